@@ -1,0 +1,308 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/tallyhq/tally/internal/inventory"
+	"github.com/tallyhq/tally/internal/store"
+)
+
+// Date formats of the protocol.
+const (
+	inventoryTimeFormat = "2006-01-02 15:04:05"
+	vitalsTimeFormat    = "2006-01-02 15:04:05 +0000"
+	stateDateFormat     = "2006-01-02"
+	requestTimeFormat   = "2006-01-02T15:04:05Z"
+)
+
+type license struct {
+	Name string `json:"name"`
+	URL  string `json:"url"`
+}
+
+func licenses(names []string) []license {
+	out := make([]license, 0, len(names))
+	for _, n := range names {
+		out = append(out, license{Name: n, URL: ""})
+	}
+	return out
+}
+
+// libraryJSON is a library as getProjectHierarchy and getProjectInventory
+// show it.
+type libraryJSON struct {
+	KeyUUID         string         `json:"keyUuid"`
+	KeyID           int64          `json:"keyId"`
+	Filename        string         `json:"filename,omitempty"`
+	Name            string         `json:"name"`
+	GroupID         string         `json:"groupId,omitempty"`
+	ArtifactID      string         `json:"artifactId"`
+	Version         string         `json:"version,omitempty"`
+	Sha1            string         `json:"sha1,omitempty"`
+	Type            string         `json:"type"`
+	Coordinates     string         `json:"coordinates,omitempty"`
+	Licenses        []license      `json:"licenses"`
+	Vulnerabilities []any          `json:"vulnerabilities"`
+	Outdated        bool           `json:"outdated"`
+	MatchType       string         `json:"matchType,omitempty"`
+	Dependencies    []*libraryJSON `json:"dependencies,omitempty"`
+}
+
+func newLibraryJSON(pl *inventory.ProjectLibrary) *libraryJSON {
+	return &libraryJSON{
+		KeyUUID: pl.KeyUUID, KeyID: pl.ID, Filename: pl.Filename, Name: pl.Name, GroupID: pl.GroupID,
+		ArtifactID: pl.ArtifactID, Version: pl.Version, Sha1: pl.Sha1, Type: pl.Type, Coordinates: pl.Coordinates(),
+		Licenses: licenses(pl.Licenses), Vulnerabilities: []any{}, MatchType: pl.MatchType,
+	}
+}
+
+// projectGraph is a project's inventory loaded for answering: two queries,
+// then everything in memory.
+type projectGraph struct {
+	libs     map[int64]*inventory.ProjectLibrary
+	order    []int64 // keyId order
+	children map[int64][]int64
+	roots    []int64
+	inHouse  map[int64]bool
+}
+
+func (a *API) loadGraph(ctx context.Context, p store.Project, includeInHouse bool) (*projectGraph, error) {
+	libs, err := a.store.ProjectInventory(ctx, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	edges, err := a.store.ProjectEdges(ctx, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	g := &projectGraph{libs: make(map[int64]*inventory.ProjectLibrary, len(libs)), children: map[int64][]int64{}, inHouse: map[int64]bool{}}
+	for i := range libs {
+		g.libs[libs[i].ID] = &libs[i]
+		g.order = append(g.order, libs[i].ID)
+	}
+	hasParent := map[int64]bool{}
+	for _, e := range edges {
+		if g.libs[e.Parent] == nil || g.libs[e.Child] == nil {
+			continue
+		}
+		g.children[e.Parent] = append(g.children[e.Parent], e.Child)
+		hasParent[e.Child] = true
+	}
+	for _, id := range g.order {
+		if g.libs[id].Root || !hasParent[id] {
+			g.roots = append(g.roots, id)
+		}
+	}
+	if !includeInHouse {
+		patterns, err := a.store.InhousePatterns(ctx, p.OrgID)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range g.order {
+			if inventory.InHouse(&g.libs[id].Library, patterns) {
+				g.inHouse[id] = true
+			}
+		}
+	}
+	return g, nil
+}
+
+// tree expands ids into nodes, depth first. A library appears with its
+// dependencies at its first place in the walk and without them at later
+// places (as npm ls marks "deduped"), which keeps the answer linear in the
+// inventory size; cycles end there too. An in-house library left out is
+// replaced by its dependencies.
+func (g *projectGraph) tree(ids []int64, expanded map[int64]bool, node func(*inventory.ProjectLibrary) *libraryJSON) []*libraryJSON {
+	var out []*libraryJSON
+	for _, id := range ids {
+		if g.inHouse[id] {
+			if !expanded[id] {
+				expanded[id] = true
+				out = append(out, g.tree(g.children[id], expanded, node)...)
+			}
+			continue
+		}
+		n := node(g.libs[id])
+		if !expanded[id] {
+			expanded[id] = true
+			n.Dependencies = g.tree(g.children[id], expanded, node)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func (a *API) getProjectHierarchy(ctx context.Context, c *call) (any, error) {
+	p, err := a.readableProject(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	includeInHouse, err := c.optBool("includeInHouseData", true)
+	if err != nil {
+		return nil, err
+	}
+	g, err := a.loadGraph(ctx, p, includeInHouse)
+	if err != nil {
+		return nil, fmt.Errorf("project hierarchy: %w", err)
+	}
+	libs := g.tree(g.roots, map[int64]bool{}, newLibraryJSON)
+	if libs == nil {
+		libs = []*libraryJSON{}
+	}
+	return struct {
+		Libraries []*libraryJSON `json:"libraries"`
+	}{libs}, nil
+}
+
+type inventoryVitals struct {
+	ProductName     string `json:"productName"`
+	Name            string `json:"name"`
+	Token           string `json:"token"`
+	CreationDate    string `json:"creationDate"`
+	LastUpdatedDate string `json:"lastUpdatedDate"`
+}
+
+func (a *API) getProjectInventory(ctx context.Context, c *call) (any, error) {
+	p, err := a.readableProject(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	includeInHouse, err := c.optBool("includeInHouseData", true)
+	if err != nil {
+		return nil, err
+	}
+	g, err := a.loadGraph(ctx, p, includeInHouse)
+	if err != nil {
+		return nil, fmt.Errorf("project inventory: %w", err)
+	}
+	libs := make([]*libraryJSON, 0, len(g.order))
+	for _, id := range g.order {
+		if !g.inHouse[id] {
+			libs = append(libs, newLibraryJSON(g.libs[id]))
+		}
+	}
+	return struct {
+		ProjectVitals inventoryVitals `json:"projectVitals"`
+		Libraries     []*libraryJSON  `json:"libraries"`
+	}{inventoryVitals{p.ProductName, p.Name, p.Token, p.CreatedAt.Format(inventoryTimeFormat), p.UpdatedAt.Format(inventoryTimeFormat)}, libs}, nil
+}
+
+func (a *API) getProjectState(ctx context.Context, c *call) (any, error) {
+	p, err := a.readableProject(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	type state struct {
+		LastProcess string `json:"lastProcess"`
+		InProgress  bool   `json:"inProgress"`
+		Date        string `json:"date"`
+	}
+	return struct {
+		ProjectState state `json:"projectState"`
+	}{state{p.LastProcess, p.InProgress, p.StateAt.Format(stateDateFormat)}}, nil
+}
+
+// projectLibrary resolves keyUuid to a library in the project's inventory.
+func (a *API) projectLibrary(ctx context.Context, c *call, p store.Project) (inventory.Library, error) {
+	keyUUID, err := c.str("keyUuid")
+	if err != nil {
+		return inventory.Library{}, err
+	}
+	lib, err := a.store.LibraryByUUID(ctx, p.OrgID, keyUUID)
+	if errors.Is(err, store.ErrNotFound) {
+		return inventory.Library{}, errInvalidKeyUUID
+	}
+	if err != nil {
+		return inventory.Library{}, err
+	}
+	ok, err := a.store.ProjectHasLibrary(ctx, p.ID, lib.ID)
+	if err != nil {
+		return inventory.Library{}, err
+	}
+	if !ok {
+		return inventory.Library{}, errInvalidKeyUUID
+	}
+	return lib, nil
+}
+
+type sourceFileJSON struct {
+	Sha1 string `json:"sha1"`
+	Name string `json:"name"`
+	Path string `json:"path"`
+}
+
+func (a *API) getLibrarySourceFiles(ctx context.Context, c *call) (any, error) {
+	p, err := a.readableProject(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	lib, err := a.projectLibrary(ctx, c, p)
+	if err != nil {
+		return nil, err
+	}
+	files, err := a.store.SourceFiles(ctx, p.ID, lib.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]sourceFileJSON, 0, len(files))
+	for _, f := range files {
+		out = append(out, sourceFileJSON(f))
+	}
+	return struct {
+		SourceFiles []sourceFileJSON `json:"sourceFiles"`
+	}{out}, nil
+}
+
+// dependencyJSON is a library as getProjectLibraryDependencies shows it.
+type dependencyJSON struct {
+	KeyUUID      string            `json:"keyUuid"`
+	Name         string            `json:"name"`
+	GroupID      string            `json:"groupId"`
+	ArtifactID   string            `json:"artifactId"`
+	Version      string            `json:"version"`
+	Classifier   string            `json:"classifier"`
+	Scope        string            `json:"scope"`
+	Extension    string            `json:"extension"`
+	Sha1         string            `json:"sha1"`
+	Dependencies []*dependencyJSON `json:"dependencies"`
+	Licenses     []license         `json:"licenses"`
+}
+
+func (a *API) getProjectLibraryDependencies(ctx context.Context, c *call) (any, error) {
+	p, err := a.readableProject(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	lib, err := a.projectLibrary(ctx, c, p)
+	if err != nil {
+		return nil, err
+	}
+	g, err := a.loadGraph(ctx, p, true)
+	if err != nil {
+		return nil, fmt.Errorf("library dependencies: %w", err)
+	}
+	var walk func(ids []int64, expanded map[int64]bool) []*dependencyJSON
+	walk = func(ids []int64, expanded map[int64]bool) []*dependencyJSON {
+		out := []*dependencyJSON{}
+		for _, id := range ids {
+			l := g.libs[id]
+			d := &dependencyJSON{KeyUUID: l.KeyUUID, Name: l.Name, GroupID: l.GroupID, ArtifactID: l.ArtifactID,
+				Version: l.Version, Classifier: l.Classifier, Scope: l.Scope, Extension: l.Extension, Sha1: l.Sha1,
+				Dependencies: []*dependencyJSON{}, Licenses: licenses(l.Licenses)}
+			if !expanded[id] {
+				expanded[id] = true
+				d.Dependencies = walk(g.children[id], expanded)
+			}
+			out = append(out, d)
+		}
+		return out
+	}
+	deps := walk(g.children[lib.ID], map[int64]bool{lib.ID: true})
+	// The spec shows the list wrapped in one more array.
+	return struct {
+		Dependencies [][]*dependencyJSON `json:"dependencies"`
+	}{[][]*dependencyJSON{deps}}, nil
+}
+

@@ -1,0 +1,169 @@
+package store
+
+// migrations is the append-only list of schema changes. Each entry is applied
+// once, in order, inside its own transaction; its index+1 is its version.
+// Never edit an entry that has shipped: add a new one.
+//
+// The SQL is written to run on both SQLite and PostgreSQL. The only dialect
+// difference is the auto-increment primary key, written {{PK}} and replaced
+// by the dialect (see dialect.go).
+var migrations = []string{
+	// 1: organizations, users, products, projects, tags.
+	`
+CREATE TABLE orgs (
+	id {{PK}},
+	name TEXT NOT NULL,
+	token TEXT NOT NULL UNIQUE,
+	active BOOLEAN NOT NULL DEFAULT TRUE,
+	created_at BIGINT NOT NULL
+);
+
+CREATE TABLE users (
+	id {{PK}},
+	org_id BIGINT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+	email TEXT NOT NULL UNIQUE,
+	key_hash TEXT NOT NULL UNIQUE,
+	created_at BIGINT NOT NULL
+);
+
+CREATE TABLE products (
+	id {{PK}},
+	org_id BIGINT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+	name TEXT NOT NULL,
+	token TEXT NOT NULL UNIQUE,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL,
+	UNIQUE (org_id, name)
+);
+
+CREATE TABLE user_roles (
+	user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	role TEXT NOT NULL,
+	product_id BIGINT REFERENCES products(id) ON DELETE CASCADE
+);
+CREATE INDEX user_roles_user ON user_roles (user_id);
+CREATE INDEX user_roles_product ON user_roles (product_id);
+
+CREATE TABLE projects (
+	id {{PK}},
+	product_id BIGINT NOT NULL REFERENCES products(id) ON DELETE CASCADE,
+	name TEXT NOT NULL,
+	token TEXT NOT NULL UNIQUE,
+	description TEXT NOT NULL DEFAULT '',
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL,
+	plugin_name TEXT NOT NULL DEFAULT '',
+	uploaded_by TEXT NOT NULL DEFAULT '',
+	last_request_token TEXT NOT NULL DEFAULT '',
+	last_scan_comment TEXT NOT NULL DEFAULT '',
+	last_process TEXT NOT NULL DEFAULT 'SETUP',
+	in_progress BOOLEAN NOT NULL DEFAULT FALSE,
+	state_at BIGINT NOT NULL,
+	UNIQUE (product_id, name)
+);
+
+CREATE TABLE product_tags (
+	id {{PK}},
+	product_id BIGINT NOT NULL REFERENCES products(id) ON DELETE CASCADE,
+	tag_key TEXT NOT NULL,
+	tag_value TEXT NOT NULL,
+	UNIQUE (product_id, tag_key, tag_value)
+);
+
+CREATE TABLE project_tags (
+	id {{PK}},
+	project_id BIGINT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+	tag_key TEXT NOT NULL,
+	tag_value TEXT NOT NULL,
+	UNIQUE (project_id, tag_key, tag_value)
+);
+
+CREATE TABLE notification_configs (
+	org_id BIGINT PRIMARY KEY REFERENCES orgs(id) ON DELETE CASCADE,
+	action TEXT NOT NULL,
+	key_regex TEXT NOT NULL DEFAULT '',
+	value_regex TEXT NOT NULL DEFAULT '',
+	updated_at BIGINT NOT NULL
+);
+`,
+	// 2: libraries (global per organization), per-project inventory,
+	// dependency edges and source files; plugin requests.
+	`
+CREATE TABLE libraries (
+	id {{PK}},
+	org_id BIGINT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+	key_uuid TEXT NOT NULL UNIQUE,
+	identity TEXT NOT NULL,
+	filename TEXT NOT NULL DEFAULT '',
+	name TEXT NOT NULL DEFAULT '',
+	group_id TEXT NOT NULL DEFAULT '',
+	artifact_id TEXT NOT NULL DEFAULT '',
+	version TEXT NOT NULL DEFAULT '',
+	sha1 TEXT NOT NULL DEFAULT '',
+	lib_type TEXT NOT NULL DEFAULT '',
+	classifier TEXT NOT NULL DEFAULT '',
+	extension TEXT NOT NULL DEFAULT '',
+	purl TEXT NOT NULL DEFAULT '',
+	licenses TEXT NOT NULL DEFAULT '[]',
+	created_at BIGINT NOT NULL,
+	UNIQUE (org_id, identity)
+);
+
+CREATE TABLE project_libraries (
+	project_id BIGINT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+	library_id BIGINT NOT NULL REFERENCES libraries(id) ON DELETE CASCADE,
+	is_root BOOLEAN NOT NULL DEFAULT FALSE,
+	scope TEXT NOT NULL DEFAULT '',
+	match_type TEXT NOT NULL DEFAULT '',
+	system_path TEXT NOT NULL DEFAULT '',
+	PRIMARY KEY (project_id, library_id)
+);
+CREATE INDEX project_libraries_library ON project_libraries (library_id);
+
+CREATE TABLE library_edges (
+	project_id BIGINT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+	parent_id BIGINT NOT NULL REFERENCES libraries(id) ON DELETE CASCADE,
+	child_id BIGINT NOT NULL REFERENCES libraries(id) ON DELETE CASCADE,
+	PRIMARY KEY (project_id, parent_id, child_id)
+);
+CREATE INDEX library_edges_child ON library_edges (child_id);
+
+CREATE TABLE source_files (
+	project_id BIGINT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+	library_id BIGINT NOT NULL REFERENCES libraries(id) ON DELETE CASCADE,
+	sha1 TEXT NOT NULL,
+	name TEXT NOT NULL,
+	path TEXT NOT NULL DEFAULT '',
+	PRIMARY KEY (project_id, library_id, sha1, path)
+);
+CREATE INDEX source_files_library ON source_files (library_id);
+
+CREATE TABLE inhouse_patterns (
+	org_id BIGINT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+	pattern TEXT NOT NULL,
+	PRIMARY KEY (org_id, pattern)
+);
+
+CREATE TABLE plugin_requests (
+	id {{PK}},
+	org_id BIGINT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+	token TEXT NOT NULL UNIQUE,
+	product_id BIGINT REFERENCES products(id) ON DELETE CASCADE,
+	project_id BIGINT REFERENCES projects(id) ON DELETE CASCADE,
+	state TEXT NOT NULL,
+	update_type TEXT NOT NULL DEFAULT 'OVERRIDE',
+	source TEXT NOT NULL DEFAULT '',
+	payload TEXT NOT NULL DEFAULT '',
+	requester_email TEXT NOT NULL DEFAULT '',
+	uploaded_by TEXT NOT NULL DEFAULT '',
+	failure_reason TEXT NOT NULL DEFAULT '',
+	attempts INTEGER NOT NULL DEFAULT 0,
+	lease_owner TEXT NOT NULL DEFAULT '',
+	lease_until BIGINT NOT NULL DEFAULT 0,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL
+);
+CREATE INDEX plugin_requests_state ON plugin_requests (state, id);
+CREATE INDEX plugin_requests_project ON plugin_requests (project_id);
+`,
+}
