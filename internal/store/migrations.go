@@ -1,15 +1,21 @@
 package store
 
-// migrations is the append-only list of schema changes. Each entry is applied
-// once, in order, inside its own transaction; its index+1 is its version.
-// Never edit an entry that has shipped: add a new one.
+// migration is one schema change.
+type migration struct {
+	version int
+	sql     string
+}
+
+// migrations is the append-only list of schema changes, in version order.
+// Each is applied once, inside its own transaction, and recorded in
+// schema_migrations. Never edit an entry that has shipped: add a new one.
 //
 // The SQL is written to run on both SQLite and PostgreSQL. The only dialect
 // difference is the auto-increment primary key, written {{PK}} and replaced
 // by the dialect (see dialect.go).
-var migrations = []string{
+var migrations = []migration{
 	// 1: organizations, users, products, projects, tags.
-	`
+	{1, `
 CREATE TABLE orgs (
 	id {{PK}},
 	name TEXT NOT NULL,
@@ -85,10 +91,10 @@ CREATE TABLE notification_configs (
 	value_regex TEXT NOT NULL DEFAULT '',
 	updated_at BIGINT NOT NULL
 );
-`,
+`},
 	// 2: libraries (global per organization), per-project inventory,
 	// dependency edges and source files; plugin requests.
-	`
+	{2, `
 CREATE TABLE libraries (
 	id {{PK}},
 	org_id BIGINT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
@@ -165,5 +171,5 @@ CREATE TABLE plugin_requests (
 );
 CREATE INDEX plugin_requests_state ON plugin_requests (state, id);
 CREATE INDEX plugin_requests_project ON plugin_requests (project_id);
-`,
+`},
 }

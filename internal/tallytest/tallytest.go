@@ -1,0 +1,296 @@
+// Package tallytest is the test rig: it runs a real Tally server (the same
+// cli.Run as the binary) on a real database and a real loopback listener, and
+// talks to it over HTTP. Every package's integration tests use it, so one
+// suite covers every backend the rig can select.
+package tallytest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tallyhq/tally/internal/cli"
+)
+
+// Server is a running Tally server under test.
+type Server struct {
+	URL string
+	// DB is the database the server runs on (a SQLite path here).
+	DB string
+	// Dir is the server's data directory (bootstrap.json lives there).
+	Dir string
+	// Admin is the bootstrap organization and its administrator.
+	Admin Credentials
+	// Env is extra environment the server (and admin commands) see.
+	Env map[string]string
+
+	t      testing.TB
+	cancel context.CancelFunc
+	done   chan error
+	logs   *syncBuffer
+	client *http.Client
+}
+
+// Credentials are an organization's token and a user's key.
+type Credentials struct {
+	OrgName  string `json:"orgName"`
+	OrgToken string `json:"orgToken"`
+	UserKey  string `json:"userKey"`
+	Email    string `json:"email"`
+}
+
+// Option changes how a Server starts.
+type Option func(*Server)
+
+// WithEnv sets environment variables for the server process.
+func WithEnv(kv map[string]string) Option {
+	return func(s *Server) {
+		for k, v := range kv {
+			s.Env[k] = v
+		}
+	}
+}
+
+// Start runs a server on a fresh database and waits until /healthz answers.
+func Start(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	dir := t.TempDir()
+	s := &Server{t: t, Dir: dir, DB: NewDatabase(t, dir), Env: map[string]string{}, client: &http.Client{Timeout: 60 * time.Second}}
+	for _, o := range opts {
+		o(s)
+	}
+	s.start()
+	b, err := os.ReadFile(filepath.Join(dir, "bootstrap.json"))
+	if err != nil {
+		t.Fatalf("read bootstrap.json: %v", err)
+	}
+	if err := json.Unmarshal(b, &s.Admin); err != nil {
+		t.Fatalf("parse bootstrap.json: %v", err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// NewDatabase returns the database a test server runs on: a SQLite file in
+// dir. (The PostgreSQL backend selects its own with TALLY_TEST_POSTGRES.)
+func NewDatabase(t testing.TB, dir string) string {
+	return filepath.Join(dir, "tally.db")
+}
+
+func (s *Server) getenv(k string) string {
+	if v, ok := s.Env[k]; ok {
+		return v
+	}
+	if k == "TALLY_DB" || k == "TALLY_ADDR" {
+		return ""
+	}
+	return os.Getenv(k)
+}
+
+var listenRE = regexp.MustCompile(`listening on (http://\S+)`)
+
+func (s *Server) start() {
+	s.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.done = make(chan error, 1)
+	s.logs = &syncBuffer{}
+	pr, pw := io.Pipe()
+	go func() {
+		err := cli.Run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--db", s.DB, "--log-level", "debug"}, s.getenv, strings.NewReader(""), pw, s.logs)
+		pw.Close()
+		s.done <- err
+	}()
+	urlc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			s.logs.Write([]byte(sc.Text() + "\n"))
+			if m := listenRE.FindStringSubmatch(sc.Text()); m != nil {
+				urlc <- m[1]
+			}
+		}
+		io.Copy(io.Discard, pr)
+	}()
+	select {
+	case s.URL = <-urlc:
+	case err := <-s.done:
+		s.t.Fatalf("server exited before listening: %v\n%s", err, s.logs.String())
+	case <-time.After(60 * time.Second):
+		s.t.Fatalf("server did not start\n%s", s.logs.String())
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := s.client.Get(s.URL + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("/healthz did not answer 200: %v\n%s", err, s.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Stop shuts the server down gracefully and waits for it. Safe to call twice.
+func (s *Server) Stop() {
+	if s.cancel == nil {
+		return
+	}
+	s.cancel()
+	select {
+	case err := <-s.done:
+		if err != nil {
+			s.t.Errorf("server exited with error: %v\n%s", err, s.logs.String())
+		}
+	case <-time.After(60 * time.Second):
+		s.t.Errorf("server did not stop within 60s")
+	}
+	s.cancel = nil
+}
+
+// Restart stops the server and starts a new one on the same database.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Stop()
+	s.start()
+}
+
+// Logs returns what the server wrote so far.
+func (s *Server) Logs() string { return s.logs.String() }
+
+// RunCLI runs a tally subcommand against the server's database and returns
+// its stdout.
+func (s *Server) RunCLI(args ...string) (string, error) {
+	var out, errb bytes.Buffer
+	full := append([]string{}, args...)
+	if len(args) > 0 && args[0] == "admin" {
+		full = append(full, "--db", s.DB)
+	}
+	err := cli.Run(context.Background(), full, s.getenv, strings.NewReader(""), &out, &errb)
+	if err != nil {
+		return out.String(), fmt.Errorf("%v (stderr: %s)", err, errb.String())
+	}
+	return out.String(), nil
+}
+
+// AdminJSON runs `tally admin ARGS --json` and decodes its output.
+func (s *Server) AdminJSON(args ...string) map[string]any {
+	s.t.Helper()
+	out, err := s.RunCLI(append(append([]string{"admin"}, args...), "--json")...)
+	if err != nil {
+		s.t.Fatalf("tally admin %v: %v", args, err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		s.t.Fatalf("tally admin %v: output is not JSON: %v\n%s", args, err, out)
+	}
+	return m
+}
+
+// CreateUser adds a user to the bootstrap organization and returns their key.
+// productToken is needed for product roles.
+func (s *Server) CreateUser(email, role, productToken string) string {
+	s.t.Helper()
+	args := []string{"create-user", "--org-token", s.Admin.OrgToken, "--email", email, "--role", role}
+	if productToken != "" {
+		args = append(args, "--product-token", productToken)
+	}
+	return s.AdminJSON(args...)["userKey"].(string)
+}
+
+// Post sends body to path and returns the status and the raw response.
+func (s *Server) Post(path, contentType string, body []byte) (int, []byte) {
+	s.t.Helper()
+	resp, err := s.client.Post(s.URL+path, contentType, bytes.NewReader(body))
+	if err != nil {
+		s.t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		s.t.Fatalf("POST %s: read body: %v", path, err)
+	}
+	return resp.StatusCode, b
+}
+
+// CallRaw posts a JSON API request and returns the raw body; the status
+// must be 200, as the protocol answers errors with 200 too.
+func (s *Server) CallRaw(req any) []byte {
+	s.t.Helper()
+	body, err := json.Marshal(req)
+	if err != nil {
+		s.t.Fatalf("encode request: %v", err)
+	}
+	status, b := s.Post("/api/v1.4", "application/json", body)
+	if status != http.StatusOK {
+		s.t.Fatalf("POST /api/v1.4: status %d: %s", status, b)
+	}
+	return b
+}
+
+// Call posts a JSON API request and decodes the response object.
+func (s *Server) Call(req any) map[string]any {
+	s.t.Helper()
+	b := s.CallRaw(req)
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		s.t.Fatalf("response is not a JSON object: %v\n%s", err, b)
+	}
+	return m
+}
+
+// MustCall is Call that fails the test on an error response.
+func (s *Server) MustCall(req any) map[string]any {
+	s.t.Helper()
+	m := s.Call(req)
+	if _, ok := m["errorCode"]; ok {
+		s.t.Fatalf("request %v failed: %v", req, m)
+	}
+	return m
+}
+
+// CreateProduct creates a product as the bootstrap admin; it returns the token.
+func (s *Server) CreateProduct(name string) string {
+	s.t.Helper()
+	m := s.MustCall(map[string]any{"requestType": "createProduct", "userKey": s.Admin.UserKey, "orgToken": s.Admin.OrgToken, "productName": name})
+	return m["productToken"].(string)
+}
+
+// CreateProject creates a project as the bootstrap admin; it returns the token.
+func (s *Server) CreateProject(productToken, name string) string {
+	s.t.Helper()
+	m := s.MustCall(map[string]any{"requestType": "createProject", "userKey": s.Admin.UserKey, "productToken": productToken, "projectName": name})
+	return m["projectToken"].(string)
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
