@@ -124,3 +124,8 @@ func (s *Store) conflictOr(err error, what string) error {
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
+
+// Tx runs fn in one transaction, committing when it returns nil. Components
+// that must write with the store atomically (the pipeline and its hooks) use
+// it.
+func (s *Store) Tx(ctx context.Context, fn func(*sql.Tx) error) error { return s.tx(ctx, fn) }
