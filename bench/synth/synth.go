@@ -38,7 +38,7 @@ var (
 type Library struct {
 	ID                           int
 	GroupID, ArtifactID, Version string
-	Sha1, Filename, License       string
+	Sha1, Filename, License      string
 }
 
 // Pool is the universe libraries are drawn from; projects generated from one

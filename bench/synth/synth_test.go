@@ -5,7 +5,6 @@ import (
 	"testing"
 )
 
-
 func TestProjectShape(t *testing.T) {
 	for _, eco := range []Ecosystem{Maven, NPM} {
 		pool := NewPool(eco, 20000, 1)
