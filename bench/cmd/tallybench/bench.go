@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -135,8 +137,13 @@ func (b *bench) run(ctx context.Context) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if b.cfg.sweep != "" {
+		if err := b.sizeSweep(ctx, npm, productToken); err != nil {
+			return nil, err
+		}
+	}
 	if b.cfg.scale {
-		if err := b.scaleLoad(ctx, maven); err != nil {
+		if err := b.scaleLoad(ctx, maven, smallToken); err != nil {
 			return nil, err
 		}
 		if _, err := b.reads(ctx, fmt.Sprintf("at scale (%d projects): ", b.cfg.scaleProjects), smallToken, largeToken, before); err != nil {
@@ -323,11 +330,51 @@ func throughput(ctx context.Context, total, clients int, fn func() error) (float
 
 // scaleLoad loads many projects through the real ingestion path, in
 // parallel, and waits until every one is FINISHED.
-func (b *bench) scaleLoad(ctx context.Context, pool *synth.Pool) error {
+// At checkpoints (a tenth, a third and all of the projects) it measures the
+// hierarchy p50 of the small project and getProjectState throughput, to show
+// how cost grows with the project count.
+func (b *bench) scaleLoad(ctx context.Context, pool *synth.Pool, smallToken string) error {
 	n := b.cfg.scaleProjects
 	b.logf("scale: loading %d projects of %d libraries", n, b.cfg.scaleLibs)
 	start := time.Now()
+	var loadTime time.Duration
 	var next atomic.Int64
+	for _, upto := range []int{n / 10, n / 3, n} {
+		t0 := time.Now()
+		if err := b.loadProjects(ctx, pool, &next, upto, start); err != nil {
+			return err
+		}
+		loadTime += time.Since(t0)
+		if err := b.checkpoint(ctx, upto, smallToken); err != nil {
+			return err
+		}
+	}
+	b.add(figure(fmt.Sprintf("scale load %d x %d libraries", n, b.cfg.scaleLibs), loadTime.Seconds(), "s", 0))
+	b.add(figure("scale load rate", float64(n*b.cfg.scaleLibs)/loadTime.Seconds(), "libraries/s", 0))
+	return nil
+}
+
+// checkpoint measures the small project's hierarchy p50 and getProjectState
+// throughput with projects projects in the database.
+func (b *bench) checkpoint(ctx context.Context, projects int, smallToken string) error {
+	body := b.c.apiBody(map[string]any{"requestType": "getProjectHierarchy", "projectToken": smallToken})
+	ds, err := latencies(ctx, 50, func() error { _, err := b.c.post(ctx, "/api/v1.4", "application/json", body); return err })
+	if err != nil {
+		return err
+	}
+	b.add(figure(fmt.Sprintf("count sweep: getProjectHierarchy %d libraries p50 with %d projects", b.cfg.small, projects), ms(percentile(ds, 50)), "ms", 0))
+	state := b.c.apiBody(map[string]any{"requestType": "getProjectState", "projectToken": smallToken})
+	rps, err := throughput(ctx, 5000, b.cfg.clients, func() error { _, err := b.c.post(ctx, "/api/v1.4", "application/json", state); return err })
+	if err != nil {
+		return err
+	}
+	b.add(figure(fmt.Sprintf("count sweep: getProjectState throughput with %d projects", projects), rps, "requests/s", 0))
+	return nil
+}
+
+// loadProjects uploads projects next..upto-1 in parallel.
+func (b *bench) loadProjects(ctx context.Context, pool *synth.Pool, next *atomic.Int64, upto int, start time.Time) error {
+	n := b.cfg.scaleProjects
 	var wg sync.WaitGroup
 	var firstErr atomic.Value
 	for range b.cfg.scaleParallel {
@@ -336,7 +383,10 @@ func (b *bench) scaleLoad(ctx context.Context, pool *synth.Pool) error {
 			defer wg.Done()
 			for {
 				i := next.Add(1) - 1
-				if i >= int64(n) || ctx.Err() != nil || firstErr.Load() != nil {
+				if i >= int64(upto) || ctx.Err() != nil || firstErr.Load() != nil {
+					if i >= int64(upto) {
+						next.Add(-1)
+					}
 					return
 				}
 				p := pool.NewProject(fmt.Sprintf("scale-%05d", i), b.cfg.scaleLibs, b.cfg.seed+1000+uint64(i))
@@ -354,9 +404,37 @@ func (b *bench) scaleLoad(ctx context.Context, pool *synth.Pool) error {
 	if err, ok := firstErr.Load().(error); ok {
 		return err
 	}
-	el := time.Since(start)
-	b.add(figure(fmt.Sprintf("scale load %d x %d libraries", n, b.cfg.scaleLibs), el.Seconds(), "s", 0))
-	b.add(figure("scale load rate", float64(n*b.cfg.scaleLibs)/el.Seconds(), "libraries/s", 0))
+	return nil
+}
+
+// sizeSweep ingests new projects of each size of --sweep and measures the
+// time to FINISHED and the hierarchy p50, to show how cost grows with the
+// inventory size.
+func (b *bench) sizeSweep(ctx context.Context, pool *synth.Pool, productToken string) error {
+	for _, f := range strings.Split(b.cfg.sweep, ",") {
+		size, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || size <= 0 {
+			return fmt.Errorf("--sweep: bad size %q", f)
+		}
+		b.logf("size sweep: %d libraries", size)
+		name := fmt.Sprintf("sweep-%d", size)
+		p := pool.NewProject(name, size, b.cfg.seed+uint64(size))
+		d, err := b.ingest(ctx, "bench", p.ProjectInfo(), "OVERRIDE")
+		if err != nil {
+			return err
+		}
+		b.add(figure(fmt.Sprintf("size sweep: ingest %d libraries", size), ms(d), "ms", 0))
+		token, err := b.c.projectToken(ctx, productToken, name)
+		if err != nil {
+			return err
+		}
+		body := b.c.apiBody(map[string]any{"requestType": "getProjectHierarchy", "projectToken": token})
+		ds, err := latencies(ctx, 30, func() error { _, err := b.c.post(ctx, "/api/v1.4", "application/json", body); return err })
+		if err != nil {
+			return err
+		}
+		b.add(figure(fmt.Sprintf("size sweep: getProjectHierarchy %d libraries p50", size), ms(percentile(ds, 50)), "ms", 0))
+	}
 	return nil
 }
 

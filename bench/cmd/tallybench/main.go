@@ -41,6 +41,7 @@ type config struct {
 	ingestReps    int
 	scaleParallel int
 	keepDir       bool
+	sweep         string
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -63,6 +64,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&c.clients, "clients", 16, "concurrent clients for throughput figures")
 	fs.IntVar(&c.ingestReps, "ingest-reps", 7, "runs of the small ingest (p50 is reported)")
 	fs.BoolVar(&c.keepDir, "keep", false, "keep the temporary directory")
+	fs.StringVar(&c.sweep, "sweep", "", "comma-separated inventory sizes to measure ingest and read cost at, e.g. 250,1000,4000,10000")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
