@@ -80,7 +80,7 @@ func (e *environment) printJSON(v any) error {
 const defaultDB = "./tally-data/tally.db"
 
 func (e *environment) dbFlag(fs *flag.FlagSet) *string {
-	return fs.String("db", e.envOr("TALLY_DB", defaultDB), "database: a SQLite file path (env TALLY_DB)")
+	return fs.String("db", e.envOr("TALLY_DB", defaultDB), "database: a SQLite file path or a postgres://user:pass@host:5432/db URL (env TALLY_DB)")
 }
 
 func required(pairs ...string) error {

@@ -37,7 +37,9 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 		return err
 	}
 	defer st.Close()
-	if err := bootstrap(ctx, st, *db, env); err != nil {
+	// Servers starting together on one new PostgreSQL database take turns,
+	// so exactly one creates the first organization.
+	if err := st.Exclusive(ctx, "bootstrap", func() error { return bootstrap(ctx, st, *db, env) }); err != nil {
 		return err
 	}
 
@@ -99,7 +101,7 @@ func bootstrap(ctx context.Context, st *store.Store, db string, env *environment
 		return fmt.Errorf("bootstrap: %w", err)
 	}
 	creds := Credentials{OrgName: org.Name, OrgToken: org.Token, UserKey: key, Email: "admin@localhost"}
-	dir := "tally-data"
+	dir := env.envOr("TALLY_DATA_DIR", "tally-data") // beside no file for a database URL
 	if !strings.Contains(db, "://") {
 		dir = filepath.Dir(db)
 	}

@@ -1,14 +1,36 @@
 package store
 
-import "strings"
+import (
+	"context"
+	"database/sql"
+	"strings"
+)
 
 // dialect holds the few things that differ between the SQL backends.
 type dialect interface {
+	// name is "sqlite" or "postgres".
+	name() string
+	// rewrite turns a migration's portable SQL into the backend's.
 	rewrite(schema string) string
 	isUniqueViolation(err error) bool
+	// isRetryable reports an error after which the whole transaction may
+	// be run again and succeed (a deadlock or serialization failure).
+	isRetryable(err error) bool
+	// skipLocked is appended to a SELECT that claims queue rows, so that
+	// several servers claiming at once each get different rows: " FOR
+	// UPDATE SKIP LOCKED" on PostgreSQL. SQLite has one writer at a time
+	// (transactions begin IMMEDIATE), so the plain SELECT inside the
+	// claiming transaction is already exclusive there and this is "".
+	skipLocked() string
+	// exclusive runs fn while holding a database-wide lock named key, held
+	// on conn (a connection set aside for it), so that one server at a
+	// time runs fn however many start at once. fn uses the pool, not conn.
+	exclusive(ctx context.Context, conn *sql.Conn, key int64, fn func() error) error
 }
 
 type sqliteDialect struct{}
+
+func (sqliteDialect) name() string { return "sqlite" }
 
 func (sqliteDialect) rewrite(schema string) string {
 	return strings.ReplaceAll(schema, "{{PK}}", "INTEGER PRIMARY KEY AUTOINCREMENT")
@@ -17,4 +39,16 @@ func (sqliteDialect) rewrite(schema string) string {
 func (sqliteDialect) isUniqueViolation(err error) bool {
 	return err != nil && (strings.Contains(err.Error(), "UNIQUE constraint failed") ||
 		strings.Contains(err.Error(), "PRIMARY KEY constraint failed"))
+}
+
+// isRetryable is false: with _txlock=immediate and busy_timeout a SQLite
+// transaction waits for the write lock instead of failing part-way.
+func (sqliteDialect) isRetryable(error) bool { return false }
+
+func (sqliteDialect) skipLocked() string { return "" }
+
+// exclusive on SQLite just runs fn: one server uses a database file, and
+// each step fn takes is a transaction that holds the single write lock.
+func (sqliteDialect) exclusive(_ context.Context, _ *sql.Conn, _ int64, fn func() error) error {
+	return fn()
 }

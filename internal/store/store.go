@@ -7,6 +7,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,13 +30,33 @@ type Store struct {
 	dialect dialect
 }
 
-// Open opens (and creates, for SQLite) the database named by dsn and applies
-// pending migrations. dsn is a file path for SQLite; postgres:// URLs are
-// reserved for the PostgreSQL backend.
+// Open opens the database named by dsn and applies pending migrations. dsn
+// is a SQLite file path (created if missing, optionally written
+// sqlite://PATH) or a PostgreSQL URL, postgres://user:pass@host:5432/db,
+// for a PostgreSQL 15+ database the user may create tables in.
 func Open(ctx context.Context, dsn string) (*Store, error) {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		return nil, errors.New("open store: the PostgreSQL backend is not available yet")
+	var s *Store
+	if isPostgresDSN(dsn) {
+		db, err := openPostgres(ctx, dsn)
+		if err != nil {
+			return nil, err
+		}
+		s = &Store{db: db, dialect: postgresDialect{}}
+	} else {
+		db, err := openSQLite(dsn)
+		if err != nil {
+			return nil, err
+		}
+		s = &Store{db: db, dialect: sqliteDialect{}}
 	}
+	if err := s.migrate(ctx); err != nil {
+		s.db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func openSQLite(dsn string) (*sql.DB, error) {
 	path := strings.TrimPrefix(dsn, "sqlite://")
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -52,12 +74,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	db.SetMaxOpenConns(8)
 	db.SetMaxIdleConns(8)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	s := &Store{db: db, dialect: sqliteDialect{}}
-	if err := s.migrate(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
-	return s, nil
+	return db, nil
 }
 
 // Close releases the database.
@@ -69,35 +86,82 @@ func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 // DB exposes the handle for tests and benchmarks that measure raw inserts.
 func (s *Store) DB() *sql.DB { return s.db }
 
+// Backend names the database in use: "sqlite" or "postgres".
+func (s *Store) Backend() string { return s.dialect.name() }
+
+// migrate applies pending migrations. Several servers may start on one
+// PostgreSQL database at once: they take turns under an advisory lock, and
+// each finds the versions the others applied already recorded.
 func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
-		return fmt.Errorf("migrate: create schema_migrations: %w", err)
-	}
-	for _, m := range migrations {
-		version := m.version
-		err := s.tx(ctx, func(tx *sql.Tx) error {
-			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = $1`, version).Scan(&n); err != nil {
-				return err
-			}
-			if n > 0 {
-				return nil
-			}
-			if _, err := tx.ExecContext(ctx, s.dialect.rewrite(m.sql)); err != nil {
-				return err
-			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, version, nowMillis())
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("migrate to version %d: %w", version, err)
+	return s.Exclusive(ctx, "migrate", func() error {
+		if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+			return fmt.Errorf("migrate: create schema_migrations: %w", err)
 		}
+		for _, m := range migrations {
+			version := m.version
+			err := s.tx(ctx, func(tx *sql.Tx) error {
+				var n int
+				if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = $1`, version).Scan(&n); err != nil {
+					return err
+				}
+				if n > 0 {
+					return nil
+				}
+				if _, err := tx.ExecContext(ctx, s.dialect.rewrite(m.sql)); err != nil {
+					return err
+				}
+				_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, version, nowMillis())
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("migrate to version %d: %w", version, err)
+			}
+		}
+		return nil
+	})
+}
+
+// Exclusive runs fn while no other server on the same database runs an
+// Exclusive with the same name: on PostgreSQL a session advisory lock,
+// released when fn returns or the process dies. On SQLite, where one server
+// owns the file, fn simply runs. fn must use the store as usual; the lock is
+// held on a connection of its own.
+func (s *Store) Exclusive(ctx context.Context, name string, fn func() error) error {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("exclusive %s: connection: %w", name, err)
+	}
+	defer conn.Close()
+	h := fnv.New64a()
+	h.Write([]byte("tally:" + name))
+	if err := s.dialect.exclusive(ctx, conn, int64(h.Sum64()), fn); err != nil {
+		return fmt.Errorf("exclusive %s: %w", name, err)
 	}
 	return nil
 }
 
-// tx runs fn in a transaction, committing when it returns nil.
+// tx runs fn in a transaction, committing when it returns nil. On
+// PostgreSQL a transaction that the database aborted for a deadlock or a
+// serialization failure is run again from the start (a few times, after a
+// short random pause), so fn must have no effects outside the transaction
+// other than setting its results.
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	const attempts = 6
+	for i := 1; ; i++ {
+		err := s.tx1(ctx, fn)
+		if err == nil || i == attempts || !s.dialect.isRetryable(err) {
+			return err
+		}
+		pause := time.Duration(i*(5+rand.IntN(20))) * time.Millisecond
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (retry abandoned: %w)", err, ctx.Err())
+		case <-time.After(pause):
+		}
+	}
+}
+
+func (s *Store) tx1(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -127,5 +191,6 @@ func (s *Store) conflictOr(err error, what string) error {
 
 // Tx runs fn in one transaction, committing when it returns nil. Components
 // that must write with the store atomically (the pipeline and its hooks) use
-// it.
+// it. Like every store transaction, fn may run more than once on PostgreSQL
+// (see tx), so it must do nothing outside the transaction but set results.
 func (s *Store) Tx(ctx context.Context, fn func(*sql.Tx) error) error { return s.tx(ctx, fn) }

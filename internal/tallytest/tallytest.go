@@ -8,10 +8,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -20,13 +24,16 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/jackc/pgx/v5/stdlib" // creates and drops test databases
+
 	"github.com/tallyhq/tally/internal/cli"
 )
 
 // Server is a running Tally server under test.
 type Server struct {
 	URL string
-	// DB is the database the server runs on (a SQLite path here).
+	// DB is the database the server runs on: a SQLite path, or a
+	// postgres:// URL when TALLY_TEST_POSTGRES is set (see NewDatabase).
 	DB string
 	// Dir is the server's data directory (bootstrap.json lives there).
 	Dir string
@@ -66,26 +73,100 @@ func WithEnv(kv map[string]string) Option {
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	dir := t.TempDir()
-	s := &Server{t: t, Dir: dir, DB: NewDatabase(t, dir), Env: map[string]string{}, client: &http.Client{Timeout: 60 * time.Second}}
+	s := &Server{t: t, Dir: dir, Env: map[string]string{}, client: &http.Client{Timeout: 60 * time.Second}}
 	for _, o := range opts {
 		o(s)
 	}
-	s.start()
-	b, err := os.ReadFile(filepath.Join(dir, "bootstrap.json"))
-	if err != nil {
-		t.Fatalf("read bootstrap.json: %v", err)
+	if s.DB == "" {
+		s.DB = NewDatabase(t, dir)
 	}
-	if err := json.Unmarshal(b, &s.Admin); err != nil {
-		t.Fatalf("parse bootstrap.json: %v", err)
+	// A PostgreSQL URL has no directory beside it: the first start writes
+	// bootstrap.json to the data directory.
+	if _, ok := s.Env["TALLY_DATA_DIR"]; !ok {
+		s.Env["TALLY_DATA_DIR"] = dir
+	}
+	s.start()
+	if s.Admin.OrgToken == "" {
+		b, err := os.ReadFile(filepath.Join(dir, "bootstrap.json"))
+		if err != nil {
+			t.Fatalf("read bootstrap.json: %v", err)
+		}
+		if err := json.Unmarshal(b, &s.Admin); err != nil {
+			t.Fatalf("parse bootstrap.json: %v", err)
+		}
 	}
 	t.Cleanup(s.Stop)
 	return s
 }
 
-// NewDatabase returns the database a test server runs on: a SQLite file in
-// dir. (The PostgreSQL backend selects its own with TALLY_TEST_POSTGRES.)
+// SharingDatabase starts the server on the database of a server already
+// running (several servers on one database, as behind a load balancer),
+// with the same bootstrap organization and administrator. The database is
+// dropped only after every server on it has stopped.
+func SharingDatabase(first *Server) Option {
+	return func(s *Server) {
+		s.DB = first.DB
+		s.Admin = first.Admin
+	}
+}
+
+// PostgresEnv is the variable that selects PostgreSQL for the rig: a URL of
+// a running PostgreSQL 15+ server for a user who may create databases.
+const PostgresEnv = "TALLY_TEST_POSTGRES"
+
+// Backend is "postgres" when TALLY_TEST_POSTGRES is set, else "sqlite".
+func Backend() string {
+	if os.Getenv(PostgresEnv) != "" {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// NewDatabase returns a new, empty database for a test and removes it when
+// the test ends: a SQLite file in dir, or, when TALLY_TEST_POSTGRES is set,
+// a database of its own on that PostgreSQL server (CREATE DATABASE
+// tally_t_<random>, dropped in t.Cleanup, which runs after the cleanups of
+// the servers started on it), returned as a postgres:// URL.
 func NewDatabase(t testing.TB, dir string) string {
-	return filepath.Join(dir, "tally.db")
+	t.Helper()
+	admin := os.Getenv(PostgresEnv)
+	if admin == "" {
+		return filepath.Join(dir, "tally.db")
+	}
+	u, err := url.Parse(admin)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		t.Fatalf("%s must be a postgres:// URL, got %q", PostgresEnv, admin)
+	}
+	var rnd [8]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		t.Fatalf("random database name: %v", err)
+	}
+	name := "tally_t_" + hex.EncodeToString(rnd[:])
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		t.Fatalf("connect to %s: %v", PostgresEnv, err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `CREATE DATABASE `+name); err != nil {
+		t.Fatalf("create test database %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		db, err := sql.Open("pgx", admin)
+		if err != nil {
+			t.Errorf("drop test database %s: %v", name, err)
+			return
+		}
+		defer db.Close()
+		if _, err := db.ExecContext(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
+			t.Errorf("drop test database %s: %v", name, err)
+		}
+	})
+	u.Path = "/" + name
+	return u.String()
 }
 
 func (s *Server) getenv(k string) string {
