@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,47 +17,6 @@ const (
 	stateDateFormat     = "2006-01-02"
 	requestTimeFormat   = "2006-01-02T15:04:05Z"
 )
-
-type license struct {
-	Name string `json:"name"`
-	URL  string `json:"url"`
-}
-
-func licenses(names []string) []license {
-	out := make([]license, 0, len(names))
-	for _, n := range names {
-		out = append(out, license{Name: n, URL: ""})
-	}
-	return out
-}
-
-// libraryJSON is a library as getProjectHierarchy and getProjectInventory
-// show it.
-type libraryJSON struct {
-	KeyUUID         string         `json:"keyUuid"`
-	KeyID           int64          `json:"keyId"`
-	Filename        string         `json:"filename,omitempty"`
-	Name            string         `json:"name"`
-	GroupID         string         `json:"groupId,omitempty"`
-	ArtifactID      string         `json:"artifactId"`
-	Version         string         `json:"version,omitempty"`
-	Sha1            string         `json:"sha1,omitempty"`
-	Type            string         `json:"type"`
-	Coordinates     string         `json:"coordinates,omitempty"`
-	Licenses        []license      `json:"licenses"`
-	Vulnerabilities []any          `json:"vulnerabilities"`
-	Outdated        bool           `json:"outdated"`
-	MatchType       string         `json:"matchType,omitempty"`
-	Dependencies    []*libraryJSON `json:"dependencies,omitempty"`
-}
-
-func newLibraryJSON(pl *inventory.ProjectLibrary) *libraryJSON {
-	return &libraryJSON{
-		KeyUUID: pl.KeyUUID, KeyID: pl.ID, Filename: pl.Filename, Name: pl.Name, GroupID: pl.GroupID,
-		ArtifactID: pl.ArtifactID, Version: pl.Version, Sha1: pl.Sha1, Type: pl.Type, Coordinates: pl.Coordinates(),
-		Licenses: licenses(pl.Licenses), Vulnerabilities: []any{}, MatchType: pl.MatchType,
-	}
-}
 
 // projectGraph is a project's inventory loaded for answering: two queries,
 // then everything in memory.
@@ -109,29 +69,50 @@ func (a *API) loadGraph(ctx context.Context, p store.Project, includeInHouse boo
 	return g, nil
 }
 
-// tree expands ids into nodes, depth first. A library appears with its
-// dependencies at its first place in the walk and without them at later
-// places (as npm ls marks "deduped"), which keeps the answer linear in the
-// inventory size; cycles end there too. An in-house library left out is
-// replaced by its dependencies.
-func (g *projectGraph) tree(ids []int64, expanded map[int64]bool, node func(*inventory.ProjectLibrary) *libraryJSON) []*libraryJSON {
-	var out []*libraryJSON
+// appendTree writes ids as a JSON array of libraries, depth first. A
+// library appears with its "dependencies" at its first place in the walk and
+// without them at later places (as npm ls marks "deduped"), which keeps the
+// answer linear in the inventory size; cycles end there too. An in-house
+// library left out is replaced by its dependencies.
+func (g *projectGraph) appendTree(b []byte, ids []int64, expanded map[int64]bool) []byte {
+	b = append(b, '[')
+	b = g.appendNodes(b, ids, expanded, false)
+	return append(b, ']')
+}
+
+// appendNodes writes the nodes of ids, comma-separated; more says whether
+// something was written before them in the same array.
+func (g *projectGraph) appendNodes(b []byte, ids []int64, expanded map[int64]bool, more bool) []byte {
 	for _, id := range ids {
+		first := !expanded[id]
+		expanded[id] = true
 		if g.inHouse[id] {
-			if !expanded[id] {
-				expanded[id] = true
-				out = append(out, g.tree(g.children[id], expanded, node)...)
+			if first {
+				n := len(b)
+				b = g.appendNodes(b, g.children[id], expanded, more)
+				more = more || len(b) > n
 			}
 			continue
 		}
-		n := node(g.libs[id])
-		if !expanded[id] {
-			expanded[id] = true
-			n.Dependencies = g.tree(g.children[id], expanded, node)
+		if more {
+			b = append(b, ',')
 		}
-		out = append(out, n)
+		more = true
+		b = appendLibraryFields(b, g.libs[id])
+		if first && len(g.children[id]) > 0 {
+			mark := len(b)
+			b = append(b, `,"dependencies":[`...)
+			n := len(b)
+			b = g.appendNodes(b, g.children[id], expanded, false)
+			if len(b) == n {
+				b = b[:mark] // only in-house children, all left out
+			} else {
+				b = append(b, ']')
+			}
+		}
+		b = append(b, '}')
 	}
-	return out
+	return b
 }
 
 func (a *API) getProjectHierarchy(ctx context.Context, c *call) (any, error) {
@@ -147,13 +128,10 @@ func (a *API) getProjectHierarchy(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("project hierarchy: %w", err)
 	}
-	libs := g.tree(g.roots, map[int64]bool{}, newLibraryJSON)
-	if libs == nil {
-		libs = []*libraryJSON{}
-	}
-	return struct {
-		Libraries []*libraryJSON `json:"libraries"`
-	}{libs}, nil
+	b := make([]byte, 0, 700*len(g.order)+32)
+	b = append(b, `{"libraries":`...)
+	b = g.appendTree(b, g.roots, make(map[int64]bool, len(g.order)))
+	return rawJSON(append(b, "}\n"...)), nil
 }
 
 type inventoryVitals struct {
@@ -177,16 +155,26 @@ func (a *API) getProjectInventory(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("project inventory: %w", err)
 	}
-	libs := make([]*libraryJSON, 0, len(g.order))
-	for _, id := range g.order {
-		if !g.inHouse[id] {
-			libs = append(libs, newLibraryJSON(g.libs[id]))
-		}
+	vitals, err := encodeSuccess(inventoryVitals{p.ProductName, p.Name, p.Token, p.CreatedAt.Format(inventoryTimeFormat), p.UpdatedAt.Format(inventoryTimeFormat)})
+	if err != nil {
+		return nil, fmt.Errorf("project inventory: %w", err)
 	}
-	return struct {
-		ProjectVitals inventoryVitals `json:"projectVitals"`
-		Libraries     []*libraryJSON  `json:"libraries"`
-	}{inventoryVitals{p.ProductName, p.Name, p.Token, p.CreatedAt.Format(inventoryTimeFormat), p.UpdatedAt.Format(inventoryTimeFormat)}, libs}, nil
+	b := make([]byte, 0, 700*len(g.order)+256)
+	b = append(b, `{"projectVitals":`...)
+	b = append(b, bytes.TrimSpace(vitals)...)
+	b = append(b, `,"libraries":[`...)
+	more := false
+	for _, id := range g.order {
+		if g.inHouse[id] {
+			continue
+		}
+		if more {
+			b = append(b, ',')
+		}
+		more = true
+		b = append(appendLibraryFields(b, g.libs[id]), '}')
+	}
+	return rawJSON(append(b, "]}\n"...)), nil
 }
 
 func (a *API) getProjectState(ctx context.Context, c *call) (any, error) {
@@ -225,6 +213,21 @@ func (a *API) projectLibrary(ctx context.Context, c *call, p store.Project) (inv
 		return inventory.Library{}, errInvalidKeyUUID
 	}
 	return lib, nil
+}
+
+type license struct {
+	Name string `json:"name"`
+	URL  string `json:"url"`
+}
+
+// licensesOf lists licence names as the spec's objects; Tally keeps names
+// as the agents send them, so url is empty.
+func licensesOf(names []string) []license {
+	out := make([]license, 0, len(names))
+	for _, n := range names {
+		out = append(out, license{Name: n, URL: ""})
+	}
+	return out
 }
 
 type sourceFileJSON struct {
@@ -290,7 +293,7 @@ func (a *API) getProjectLibraryDependencies(ctx context.Context, c *call) (any, 
 			l := g.libs[id]
 			d := &dependencyJSON{KeyUUID: l.KeyUUID, Name: l.Name, GroupID: l.GroupID, ArtifactID: l.ArtifactID,
 				Version: l.Version, Classifier: l.Classifier, Scope: l.Scope, Extension: l.Extension, Sha1: l.Sha1,
-				Dependencies: []*dependencyJSON{}, Licenses: licenses(l.Licenses)}
+				Dependencies: []*dependencyJSON{}, Licenses: licensesOf(l.Licenses)}
 			if !expanded[id] {
 				expanded[id] = true
 				d.Dependencies = walk(g.children[id], expanded)
@@ -305,4 +308,3 @@ func (a *API) getProjectLibraryDependencies(ctx context.Context, c *call) (any, 
 		Dependencies [][]*dependencyJSON `json:"dependencies"`
 	}{[][]*dependencyJSON{deps}}, nil
 }
-

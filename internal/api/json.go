@@ -20,20 +20,28 @@ var (
 
 // encodeSuccess encodes a success body.
 func encodeSuccess(v any) ([]byte, error) {
+	if raw, ok := v.(rawJSON); ok {
+		return raw, nil // written with appendString, which escapes them
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
-	b := buf.Bytes()
+	return escapeErrorWords(buf.Bytes()), nil
+}
+
+// escapeErrorWords returns b with the error words escaped; it returns b
+// itself when they do not occur.
+func escapeErrorWords(b []byte) []byte {
 	if bytes.Contains(b, rawErrorCode) {
 		b = bytes.ReplaceAll(b, rawErrorCode, escErrorCode)
 	}
 	if bytes.Contains(b, rawErrorMessage) {
 		b = bytes.ReplaceAll(b, rawErrorMessage, escErrorMessage)
 	}
-	return b, nil
+	return b
 }
 
 type errorBody struct {
