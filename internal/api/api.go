@@ -162,18 +162,14 @@ func (a *API) authenticate(ctx context.Context, c *call) (*auth.Principal, error
 	if len(key) != auth.KeyLength {
 		return nil, errInvalidUserKey
 	}
-	u, err := a.store.UserByKeyHash(ctx, auth.HashKey(key))
+	u, err := a.store.AuthenticateKey(ctx, auth.HashKey(key))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errInvalidUserKey
 	}
 	if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
-	org, err := a.store.OrgByID(ctx, u.OrgID)
-	if err != nil {
-		return nil, fmt.Errorf("authenticate: %w", err)
-	}
-	if !org.Active {
+	if !u.OrgActive {
 		return nil, errInactiveOrg
 	}
 	return &auth.Principal{UserID: u.ID, OrgID: u.OrgID, Email: u.Email, Grants: u.Grants}, nil

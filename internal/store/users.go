@@ -144,3 +144,42 @@ func (s *Store) strings(ctx context.Context, query string, args ...any) ([]strin
 	}
 	return out, nil
 }
+
+// Principal is a user authenticated by key, with their organization's
+// state: what every API call needs first, read in one query.
+type Principal struct {
+	User
+	OrgActive bool
+}
+
+// AuthenticateKey finds the user of a key hash with their roles and whether
+// their organization is active, in one query.
+func (s *Store) AuthenticateKey(ctx context.Context, keyHash string) (Principal, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT u.id, u.org_id, u.email, o.active, r.role, COALESCE(r.product_id, 0)
+		FROM users u JOIN orgs o ON o.id = u.org_id LEFT JOIN user_roles r ON r.user_id = u.id
+		WHERE u.key_hash = $1`, keyHash)
+	if err != nil {
+		return Principal{}, fmt.Errorf("authenticate: %w", err)
+	}
+	defer rows.Close()
+	var p Principal
+	found := false
+	for rows.Next() {
+		var role sql.NullString
+		var productID int64
+		if err := rows.Scan(&p.ID, &p.OrgID, &p.Email, &p.OrgActive, &role, &productID); err != nil {
+			return Principal{}, fmt.Errorf("authenticate: %w", err)
+		}
+		found = true
+		if role.Valid {
+			p.Grants = append(p.Grants, auth.Grant{Role: auth.Role(role.String), ProductID: productID})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return Principal{}, fmt.Errorf("authenticate: %w", err)
+	}
+	if !found {
+		return Principal{}, ErrNotFound
+	}
+	return p, nil
+}
