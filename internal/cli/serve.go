@@ -101,9 +101,14 @@ func bootstrap(ctx context.Context, st *store.Store, db string, env *environment
 		return fmt.Errorf("bootstrap: %w", err)
 	}
 	creds := Credentials{OrgName: org.Name, OrgToken: org.Token, UserKey: key, Email: "admin@localhost"}
-	dir := env.envOr("TALLY_DATA_DIR", "tally-data") // beside no file for a database URL
-	if !strings.Contains(db, "://") {
-		dir = filepath.Dir(db)
+	// TALLY_DATA_DIR when set; else beside a SQLite file; else ./tally-data
+	// (a database URL has no directory of its own).
+	dir := env.getenv("TALLY_DATA_DIR")
+	if dir == "" {
+		dir = "tally-data"
+		if !strings.Contains(db, "://") {
+			dir = filepath.Dir(db)
+		}
 	}
 	path := filepath.Join(dir, "bootstrap.json")
 	b, err := json.MarshalIndent(creds, "", "  ")

@@ -3,7 +3,10 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // dialect holds the few things that differ between the SQL backends.
@@ -28,7 +31,8 @@ type dialect interface {
 	exclusive(ctx context.Context, conn *sql.Conn, key int64, fn func() error) error
 }
 
-type sqliteDialect struct{}
+// sqliteDialect is SQLite's; path is the database file.
+type sqliteDialect struct{ path string }
 
 func (sqliteDialect) name() string { return "sqlite" }
 
@@ -47,8 +51,19 @@ func (sqliteDialect) isRetryable(error) bool { return false }
 
 func (sqliteDialect) skipLocked() string { return "" }
 
-// exclusive on SQLite just runs fn: one server uses a database file, and
-// each step fn takes is a transaction that holds the single write lock.
-func (sqliteDialect) exclusive(_ context.Context, _ *sql.Conn, _ int64, fn func() error) error {
+// exclusive on SQLite serializes fn among the stores of this process open on
+// the same file (tests run several servers in one process). A SQLite file
+// belongs to one server process; several processes need PostgreSQL.
+func (d sqliteDialect) exclusive(_ context.Context, _ *sql.Conn, key int64, fn func() error) error {
+	abs, err := filepath.Abs(d.path)
+	if err != nil {
+		abs = d.path
+	}
+	v, _ := sqliteLocks.LoadOrStore(fmt.Sprintf("%s\x00%d", abs, key), &sync.Mutex{})
+	mu := v.(*sync.Mutex)
+	mu.Lock()
+	defer mu.Unlock()
 	return fn()
 }
+
+var sqliteLocks sync.Map // file and key → *sync.Mutex

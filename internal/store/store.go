@@ -43,11 +43,12 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		}
 		s = &Store{db: db, dialect: postgresDialect{}}
 	} else {
-		db, err := openSQLite(dsn)
+		path := strings.TrimPrefix(dsn, "sqlite://")
+		db, err := openSQLite(path)
 		if err != nil {
 			return nil, err
 		}
-		s = &Store{db: db, dialect: sqliteDialect{}}
+		s = &Store{db: db, dialect: sqliteDialect{path: path}}
 	}
 	if err := s.migrate(ctx); err != nil {
 		s.db.Close()
@@ -56,8 +57,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	return s, nil
 }
 
-func openSQLite(dsn string) (*sql.DB, error) {
-	path := strings.TrimPrefix(dsn, "sqlite://")
+func openSQLite(path string) (*sql.DB, error) {
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("open store: create directory: %w", err)

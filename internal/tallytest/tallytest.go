@@ -12,8 +12,10 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -97,6 +99,64 @@ func Start(t testing.TB, opts ...Option) *Server {
 	}
 	t.Cleanup(s.Stop)
 	return s
+}
+
+// StartCluster starts n servers at the same moment on one new database, as
+// a deployment behind a load balancer starts: they migrate and bootstrap the
+// database together. Exactly one of them must have created the bootstrap
+// organization; every returned server carries its credentials. On SQLite
+// the servers share one file, which Tally supports for tests only: run
+// several servers on PostgreSQL.
+func StartCluster(t testing.TB, n int, opts ...Option) []*Server {
+	t.Helper()
+	db := NewDatabase(t, t.TempDir())
+	servers := make([]*Server, n)
+	for i := range servers {
+		dir := t.TempDir()
+		s := &Server{t: t, Dir: dir, DB: db, Env: map[string]string{"TALLY_DATA_DIR": dir}, client: &http.Client{Timeout: 60 * time.Second}}
+		for _, o := range opts {
+			o(s)
+		}
+		servers[i] = s
+		t.Cleanup(s.Stop)
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i, s := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.startErr()
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("server %d of %d: %v", i+1, n, err)
+		}
+	}
+	var admins []Credentials
+	for _, s := range servers {
+		b, err := os.ReadFile(filepath.Join(s.Dir, "bootstrap.json"))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("read bootstrap.json: %v", err)
+		}
+		var c Credentials
+		if err := json.Unmarshal(b, &c); err != nil {
+			t.Fatalf("parse bootstrap.json: %v", err)
+		}
+		admins = append(admins, c)
+	}
+	if len(admins) != 1 {
+		t.Fatalf("%d of %d servers starting together created the bootstrap organization, want exactly 1", len(admins), n)
+	}
+	for _, s := range servers {
+		s.Admin = admins[0]
+	}
+	return servers
 }
 
 // SharingDatabase starts the server on the database of a server already
@@ -183,6 +243,14 @@ var listenRE = regexp.MustCompile(`listening on (http://\S+)`)
 
 func (s *Server) start() {
 	s.t.Helper()
+	if err := s.startErr(); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// startErr starts the server and waits for /healthz; it reports failure as
+// an error so that servers can be started from several goroutines.
+func (s *Server) startErr() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.done = make(chan error, 1)
@@ -199,7 +267,10 @@ func (s *Server) start() {
 		for sc.Scan() {
 			s.logs.Write([]byte(sc.Text() + "\n"))
 			if m := listenRE.FindStringSubmatch(sc.Text()); m != nil {
-				urlc <- m[1]
+				select {
+				case urlc <- m[1]:
+				default:
+				}
 			}
 		}
 		io.Copy(io.Discard, pr)
@@ -207,9 +278,11 @@ func (s *Server) start() {
 	select {
 	case s.URL = <-urlc:
 	case err := <-s.done:
-		s.t.Fatalf("server exited before listening: %v\n%s", err, s.logs.String())
+		cancel()
+		s.cancel = nil
+		return fmt.Errorf("server exited before listening: %v\n%s", err, s.logs.String())
 	case <-time.After(60 * time.Second):
-		s.t.Fatalf("server did not start\n%s", s.logs.String())
+		return fmt.Errorf("server did not start\n%s", s.logs.String())
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -217,11 +290,11 @@ func (s *Server) start() {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				return nil
 			}
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("/healthz did not answer 200: %v\n%s", err, s.logs.String())
+			return fmt.Errorf("/healthz did not answer 200: %v\n%s", err, s.logs.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
