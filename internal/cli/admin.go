@@ -21,6 +21,7 @@ func runAdmin(ctx context.Context, args []string, env *environment) error {
 		"grant":       adminGrant,
 		"rotate-key":  adminRotateKey,
 		"set-inhouse": adminSetInhouse,
+		"set-webhook": adminSetWebhook,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {

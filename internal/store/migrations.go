@@ -172,4 +172,41 @@ CREATE TABLE plugin_requests (
 CREATE INDEX plugin_requests_state ON plugin_requests (state, id);
 CREATE INDEX plugin_requests_project ON plugin_requests (project_id);
 `},
+	// 4: the notification outbox (project setup mail and webhooks) and
+	// per-organization webhook endpoints.
+	{4, `
+CREATE TABLE outbox (
+	id {{PK}},
+	org_id BIGINT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+	project_id BIGINT NOT NULL DEFAULT 0,
+	event TEXT NOT NULL,
+	channel TEXT NOT NULL,
+	dedup_key TEXT NOT NULL UNIQUE,
+	state TEXT NOT NULL,
+	note TEXT NOT NULL DEFAULT '',
+	recipients TEXT NOT NULL DEFAULT '[]',
+	subject TEXT NOT NULL DEFAULT '',
+	body_text TEXT NOT NULL DEFAULT '',
+	body_html TEXT NOT NULL DEFAULT '',
+	payload TEXT NOT NULL DEFAULT '',
+	attempts INTEGER NOT NULL DEFAULT 0,
+	last_error TEXT NOT NULL DEFAULT '',
+	next_attempt_at BIGINT NOT NULL DEFAULT 0,
+	lease_owner TEXT NOT NULL DEFAULT '',
+	lease_until BIGINT NOT NULL DEFAULT 0,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL,
+	sent_at BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX outbox_due ON outbox (state, channel, next_attempt_at);
+CREATE INDEX outbox_org ON outbox (org_id, id);
+
+CREATE TABLE webhooks (
+	org_id BIGINT PRIMARY KEY REFERENCES orgs(id) ON DELETE CASCADE,
+	url TEXT NOT NULL,
+	secret TEXT NOT NULL,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL
+);
+`},
 }
