@@ -23,6 +23,7 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	addr := fs.String("addr", env.envOr("TALLY_ADDR", "127.0.0.1:8080"), "listen address (env TALLY_ADDR)")
 	db := env.dbFlag(fs)
 	logLevel := fs.String("log-level", env.envOr("TALLY_LOG_LEVEL", "info"), "debug, info, warn or error (env TALLY_LOG_LEVEL)")
+	notifyOpts := addNotifyFlags(fs, env)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -42,6 +43,13 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	if err := st.Exclusive(ctx, "bootstrap", func() error { return bootstrap(ctx, st, *db, env) }); err != nil {
 		return err
 	}
+	// notifier is the pipeline's SetupHook (ingest.Options.SetupHook).
+	notifier, stopNotify, err := startNotify(ctx, st, logger, notifyOpts)
+	if err != nil {
+		return err
+	}
+	defer stopNotify()
+	_ = notifier
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
