@@ -393,7 +393,11 @@ func (r *rig) dump() string {
 	r.t.Helper()
 	ctx := context.Background()
 	tables := []string{}
-	rows, err := r.db().QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
+	q := `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`
+	if tallytest.Backend() == "postgres" {
+		q = `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name`
+	}
+	rows, err := r.db().QueryContext(ctx, q)
 	if err != nil {
 		r.t.Fatalf("list tables: %v", err)
 	}
