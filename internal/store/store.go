@@ -44,7 +44,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		s = &Store{db: db, dialect: postgresDialect{}}
 	} else {
 		path := strings.TrimPrefix(dsn, "sqlite://")
-		db, err := openSQLite(path)
+		db, err := openSQLite(ctx, path)
 		if err != nil {
 			return nil, err
 		}
@@ -57,7 +57,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	return s, nil
 }
 
-func openSQLite(path string) (*sql.DB, error) {
+func openSQLite(ctx context.Context, path string) (*sql.DB, error) {
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("open store: create directory: %w", err)
@@ -66,7 +66,9 @@ func openSQLite(path string) (*sql.DB, error) {
 	// busy_timeout lets concurrent writers (the server and admin commands on
 	// the same file) wait for each other; _txlock=immediate takes the write
 	// lock at BEGIN so read-then-write transactions cannot deadlock.
-	q := "?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	// busy_timeout comes first: switching a new file to WAL takes a lock
+	// that connections opening at the same moment must wait for.
+	q := "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 	db, err := sql.Open("sqlite", "file:"+path+q)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -74,6 +76,25 @@ func openSQLite(path string) (*sql.DB, error) {
 	db.SetMaxOpenConns(8)
 	db.SetMaxIdleConns(8)
 	db.SetConnMaxIdleTime(5 * time.Minute)
+	// The first connection turns a new file to WAL. SQLite answers
+	// SQLITE_BUSY at once, without waiting, to a connection that opens while
+	// another does that (servers of a test starting together), so retry.
+	for i := 0; ; i++ {
+		err := db.PingContext(ctx)
+		if err == nil {
+			break
+		}
+		if i == 200 || !strings.Contains(err.Error(), "SQLITE_BUSY") {
+			db.Close()
+			return nil, fmt.Errorf("open store %s: %w", path, err)
+		}
+		select {
+		case <-ctx.Done():
+			db.Close()
+			return nil, fmt.Errorf("open store %s: %w", path, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 	return db, nil
 }
 
