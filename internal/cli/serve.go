@@ -11,9 +11,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/tallyhq/tally/internal/agent"
 	"github.com/tallyhq/tally/internal/auth"
+	"github.com/tallyhq/tally/internal/ingest"
 	"github.com/tallyhq/tally/internal/server"
 	"github.com/tallyhq/tally/internal/store"
 )
@@ -49,14 +52,20 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 		return err
 	}
 	defer stopNotify()
-	_ = notifier
+	// The ingestion pipeline: /agent queues, the worker processes.
+	pipeline := ingest.New(st, ingest.Options{Logger: logger, SetupHook: notifier})
+	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
+	workerDone := make(chan error, 1)
+	go func() { workerDone <- pipeline.Run(workerCtx) }()
+	stopPipeline := sync.OnceValue(func() error { stopWorker(); return <-workerDone })
+	defer stopPipeline()
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
 	}
 	srv := &http.Server{
-		Handler:           server.New(server.Deps{Store: st, Logger: logger}),
+		Handler:           server.New(server.Deps{Store: st, Logger: logger, Agent: agent.New(pipeline, logger, agent.Limits{})}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
@@ -79,6 +88,11 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
+	}
+	// The worker stops after the HTTP server: a request being processed
+	// is rolled back and released to the queue for the next start.
+	if err := stopPipeline(); err != nil {
+		return fmt.Errorf("ingest worker: %w", err)
 	}
 	logger.Info("stopped")
 	return nil

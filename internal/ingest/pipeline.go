@@ -2,9 +2,14 @@ package ingest
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tallyhq/tally/internal/auth"
 	"github.com/tallyhq/tally/internal/inventory"
@@ -71,7 +76,156 @@ func New(st *store.Store, opts Options) *Pipeline {
 // arguments" for a bad or inactive organization, "Invalid User Key" for a
 // key that is missing, unknown or of another organization) or the principal.
 func (p *Pipeline) Authenticate(ctx context.Context, orgToken, userKey string) (*auth.Principal, error) {
-	return nil, errors.New("not implemented yet")
+	if strings.TrimSpace(orgToken) == "" {
+		return nil, &RejectError{Message: MsgIllegalArguments, Detail: "Missing org token"}
+	}
+	org, err := p.store.OrgByToken(ctx, orgToken)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, &RejectError{Message: MsgIllegalArguments, Detail: "Bad org token"}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("authenticate: %w", err)
+	}
+	if !org.Active {
+		return nil, &RejectError{Message: MsgIllegalArguments, Detail: "Organization is inactive"}
+	}
+	if len(userKey) != auth.KeyLength {
+		return nil, &RejectError{Message: MsgInvalidUserKey, Detail: "Invalid user key"}
+	}
+	u, err := p.store.UserByKeyHash(ctx, auth.HashKey(userKey))
+	if errors.Is(err, store.ErrNotFound) || (err == nil && u.OrgID != org.ID) {
+		return nil, &RejectError{Message: MsgInvalidUserKey, Detail: "Invalid user key"}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("authenticate: %w", err)
+	}
+	return &auth.Principal{UserID: u.ID, OrgID: u.OrgID, Email: u.Email, Grants: u.Grants}, nil
+}
+
+// Messages of the protocol's envelope for refused requests.
+const (
+	MsgIllegalArguments = "Illegal arguments"
+	MsgInvalidUserKey   = "Invalid User Key"
+	MsgInvalidDiff      = "Invalid diff"
+	MsgNotAllowed       = "User is not allowed to perform this action"
+)
+
+func illegal(format string, args ...any) *RejectError {
+	return &RejectError{Message: MsgIllegalArguments, Detail: fmt.Sprintf(format, args...)}
+}
+
+func notAllowed(detail string) *RejectError {
+	return &RejectError{Message: MsgIllegalArguments, Detail: MsgNotAllowed + ": " + detail, NotAllowed: true}
+}
+
+// payload is what a queued request stores: everything processing needs.
+type payload struct {
+	PluginName  string            `json:"pluginName,omitempty"`
+	ScanComment string            `json:"scanComment,omitempty"`
+	Projects    []inventory.Graph `json:"projects"`
+}
+
+// Limits on names and tags, as the JSON API has them (docs/api.md).
+const (
+	maxNameLen     = 255
+	maxTagKeyLen   = 255
+	maxTagValueLen = 1024
+)
+
+func checkText(field, s string, max int) error {
+	switch {
+	case !utf8.ValidString(s):
+		return illegal("Invalid value for %s: not valid UTF-8", field)
+	case utf8.RuneCountInString(s) > max:
+		return illegal("Invalid value for %s: longer than %d characters", field, max)
+	case strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 && r != '\t' }):
+		return illegal("Invalid value for %s: contains control characters", field)
+	}
+	return nil
+}
+
+// projectPlan is one project of a submission, validated.
+type projectPlan struct {
+	name  string
+	token string
+	tags  [][2]string
+	graph inventory.Graph
+}
+
+// plan validates a submission without touching the store.
+func (p *Pipeline) plan(sub *Submission) (string, []projectPlan, error) {
+	mode := strings.ToUpper(strings.TrimSpace(sub.UpdateType))
+	if mode == "" {
+		mode = Override
+	}
+	switch mode {
+	case Override, Append, Remove, SoftRun:
+	default:
+		return "", nil, illegal("Unknown updateType %q (OVERRIDE, APPEND, REMOVE or SOFT_RUN)", sub.UpdateType)
+	}
+	if len(sub.Projects) == 0 {
+		return "", nil, &RejectError{Message: MsgInvalidDiff, Detail: "The update names no project"}
+	}
+	if len(sub.Projects) > p.opts.Limits.MaxProjects {
+		return "", nil, &RejectError{Message: MsgInvalidDiff, Detail: fmt.Sprintf("The update names more than %d projects", p.opts.Limits.MaxProjects)}
+	}
+	budget := &inventory.Budget{Limits: p.opts.Limits}
+	plans := make([]projectPlan, 0, len(sub.Projects))
+	seen := map[string]bool{}
+	for i := range sub.Projects {
+		info := &sub.Projects[i]
+		var pp projectPlan
+		if info.Coordinates != nil {
+			pp.name = strings.TrimSpace(info.Coordinates.ArtifactID)
+		}
+		pp.token = strings.TrimSpace(info.ProjectToken)
+		if pp.token == "" && len(sub.Projects) == 1 {
+			pp.token = strings.TrimSpace(sub.ProjectToken)
+		}
+		if pp.name == "" && pp.token == "" {
+			return "", nil, illegal("Project %d has neither coordinates.artifactId nor projectToken", i+1)
+		}
+		if err := checkText("project name", pp.name, maxNameLen); err != nil {
+			return "", nil, err
+		}
+		key := "n:" + pp.name
+		if pp.token != "" {
+			key = "t:" + pp.token
+		}
+		if seen[key] {
+			return "", nil, illegal("Project %s appears twice in the update", strings.TrimPrefix(strings.TrimPrefix(key, "n:"), "t:"))
+		}
+		seen[key] = true
+		for _, t := range info.ProjectTags {
+			k, v := strings.TrimSpace(t.TagKey), strings.TrimSpace(t.TagValue)
+			if k == "" {
+				return "", nil, illegal("Invalid value for tagKey: empty")
+			}
+			if err := checkText("tagKey", k, maxTagKeyLen); err != nil {
+				return "", nil, err
+			}
+			if err := checkText("tagValue", v, maxTagValueLen); err != nil {
+				return "", nil, err
+			}
+			// Tag keys become JSON keys in tag reads; clients take any
+			// body containing these words for an error (as the JSON API).
+			if strings.Contains(k, "errorCode") || strings.Contains(k, "errorMessage") {
+				return "", nil, illegal("Invalid value for tagKey: %q is reserved", k)
+			}
+			pp.tags = append(pp.tags, [2]string{k, v})
+		}
+		g, err := inventory.Flatten(info.Dependencies, budget)
+		if err != nil {
+			var de *inventory.DiffError
+			if errors.As(err, &de) {
+				return "", nil, &RejectError{Message: MsgInvalidDiff, Detail: de.Detail}
+			}
+			return "", nil, err
+		}
+		pp.graph = g
+		plans = append(plans, pp)
+	}
+	return mode, plans, nil
 }
 
 // Submit validates a submission and queues it durably: in one transaction it
@@ -80,14 +234,181 @@ func (p *Pipeline) Authenticate(ctx context.Context, orgToken, userKey string) (
 // transaction has committed; processing happens in Run. A refusal is a
 // *RejectError and leaves the store unchanged. SoftRun submissions are
 // validated and answered without storing anything.
+//
+// A request for a project that a processor is working on at that moment is
+// recorded SKIPPED and not processed (the spec's rule); one for a project
+// whose earlier request is only queued waits its turn.
 func (p *Pipeline) Submit(ctx context.Context, sub Submission) (Result, error) {
-	return Result{}, errors.New("not implemented yet")
+	if sub.Principal == nil || sub.Principal.OrgID != sub.OrgID {
+		return Result{}, &RejectError{Message: MsgInvalidUserKey, Detail: "Invalid user key"}
+	}
+	mode, plans, err := p.plan(&sub)
+	if err != nil {
+		return Result{}, err
+	}
+	org, err := p.store.OrgByID(ctx, sub.OrgID)
+	if err != nil {
+		return Result{}, fmt.Errorf("submit: %w", err)
+	}
+	res := Result{Organization: org.Name, CreatedProjects: []string{}, UpdatedProjects: []string{},
+		ProjectNamesToIDs: map[string]int64{}, ProjectNamesToDetails: map[string]ProjectDetails{}, RequestToken: auth.NewKey()}
+	var body []byte
+	if mode != SoftRun {
+		pl := payload{PluginName: sub.PluginName, ScanComment: sub.ScanComment, Projects: make([]inventory.Graph, len(plans))}
+		for i := range plans {
+			pl.Projects[i] = plans[i].graph
+		}
+		if body, err = json.Marshal(pl); err != nil {
+			return Result{}, fmt.Errorf("submit: encode payload: %w", err)
+		}
+	}
+	errSoftRun := errors.New("soft run")
+	err = p.store.Tx(ctx, func(tx *sql.Tx) error {
+		res.CreatedProjects, res.UpdatedProjects = res.CreatedProjects[:0], res.UpdatedProjects[:0]
+		ids, productID, err := p.resolve(ctx, tx, &sub, plans, &res)
+		if err != nil {
+			return err
+		}
+		if mode == SoftRun {
+			return errSoftRun // roll back whatever resolving created
+		}
+		busy, err := p.store.ProjectsBusyTx(ctx, tx, ids, time.Now())
+		if err != nil {
+			return err
+		}
+		state := store.RequestInProgress
+		if busy {
+			state = store.RequestSkipped
+		}
+		_, err = p.store.InsertRequestTx(ctx, tx, store.NewRequest{OrgID: sub.OrgID, Token: res.RequestToken, ProductID: productID,
+			ProjectIDs: ids, State: state, UpdateType: mode, Source: sub.Source, Payload: body,
+			RequesterEmail: sub.RequesterEmail, UploadedBy: sub.Principal.Email})
+		return err
+	})
+	if errors.Is(err, errSoftRun) {
+		return softRunResult(res), nil
+	}
+	if err != nil {
+		if _, ok := IsReject(err); ok {
+			return Result{}, err
+		}
+		return Result{}, fmt.Errorf("submit: %w", err)
+	}
+	p.notify()
+	return res, nil
 }
 
-// Run processes queued requests until ctx is cancelled, then returns nil. A
-// request being processed when ctx ends is rolled back and released to the
-// queue, so the next processor (after a restart) takes it up at once.
-func (p *Pipeline) Run(ctx context.Context) error {
-	<-ctx.Done()
-	return nil
+// softRunResult reports a soft run: projects it would create carry no ID.
+func softRunResult(res Result) Result {
+	for _, name := range res.CreatedProjects {
+		delete(res.ProjectNamesToIDs, name)
+		delete(res.ProjectNamesToDetails, name)
+	}
+	return res
+}
+
+// resolve finds or creates the submission's product and projects (checking
+// the principal's rights), saves the projects' tags, and fills res.
+func (p *Pipeline) resolve(ctx context.Context, tx *sql.Tx, sub *Submission, plans []projectPlan, res *Result) ([]int64, int64, error) {
+	pr := sub.Principal
+	var product *store.Product
+	ref := strings.TrimSpace(sub.Product)
+	needProduct := false
+	for i := range plans {
+		if plans[i].token == "" {
+			needProduct = true
+		}
+	}
+	if ref != "" {
+		found, err := p.store.ProductByRefTx(ctx, tx, sub.OrgID, ref)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			if err := checkText("product name", ref, maxNameLen); err != nil {
+				return nil, 0, err
+			}
+			if !pr.CanCreateProducts() {
+				return nil, 0, notAllowed("creating product " + ref)
+			}
+			if found, err = p.store.CreateProductTx(ctx, tx, sub.OrgID, ref); err != nil {
+				return nil, 0, err
+			}
+		case err != nil:
+			return nil, 0, err
+		}
+		product = &found
+	} else if needProduct {
+		return nil, 0, illegal("Missing product name or token")
+	}
+	ids := make([]int64, 0, len(plans))
+	seen := map[int64]bool{}
+	var productID int64
+	if product != nil {
+		productID = product.ID
+	}
+	for i := range plans {
+		pp := &plans[i]
+		var proj store.Project
+		found, created := false, false
+		if pp.token != "" {
+			got, err := p.store.ProjectByTokenTx(ctx, tx, pp.token)
+			switch {
+			case err == nil && got.OrgID == sub.OrgID:
+				proj, found = got, true
+			case err == nil, errors.Is(err, store.ErrNotFound):
+				if pp.name == "" || product == nil {
+					return nil, 0, illegal("Invalid project token %s", pp.token)
+				}
+			default:
+				return nil, 0, err
+			}
+		}
+		if !found {
+			if !pr.CanUpdateInventory(product.ID) {
+				return nil, 0, notAllowed("updating product " + product.Name)
+			}
+			got, err := p.store.ProjectByNameTx(ctx, tx, product.ID, pp.name)
+			switch {
+			case err == nil:
+				proj = got
+			case errors.Is(err, store.ErrNotFound):
+				if proj, err = p.store.CreateProjectTx(ctx, tx, *product, pp.name); err != nil {
+					return nil, 0, err
+				}
+				created = true
+			default:
+				return nil, 0, err
+			}
+		}
+		if !pr.CanUpdateInventory(proj.ProductID) {
+			return nil, 0, notAllowed("updating project " + proj.Name)
+		}
+		if seen[proj.ID] {
+			return nil, 0, illegal("Project %s appears twice in the update", proj.Name)
+		}
+		seen[proj.ID] = true
+		if productID == 0 {
+			productID = proj.ProductID
+		}
+		if created {
+			res.CreatedProjects = append(res.CreatedProjects, proj.Name)
+		} else {
+			res.UpdatedProjects = append(res.UpdatedProjects, proj.Name)
+		}
+		res.ProjectNamesToIDs[proj.Name] = proj.ID
+		res.ProjectNamesToDetails[proj.Name] = ProjectDetails{ProjectName: proj.Name, ProjectID: proj.ID, ProjectToken: proj.Token}
+		if len(pp.tags) > 0 {
+			if err := p.store.AddProjectTagsTx(ctx, tx, proj.ID, pp.tags); err != nil {
+				return nil, 0, err
+			}
+		}
+		ids = append(ids, proj.ID)
+	}
+	return ids, productID, nil
+}
+
+func (p *Pipeline) notify() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
 }

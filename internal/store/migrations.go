@@ -172,6 +172,18 @@ CREATE TABLE plugin_requests (
 CREATE INDEX plugin_requests_state ON plugin_requests (state, id);
 CREATE INDEX plugin_requests_project ON plugin_requests (project_id);
 `},
+	// 3: the projects of each plugin request (an agent update may carry
+	// several), and when each project's first update finished (its setup).
+	{3, `
+CREATE TABLE plugin_request_projects (
+	request_id BIGINT NOT NULL REFERENCES plugin_requests(id) ON DELETE CASCADE,
+	pos INTEGER NOT NULL,
+	project_id BIGINT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+	PRIMARY KEY (request_id, pos)
+);
+CREATE INDEX plugin_request_projects_project ON plugin_request_projects (project_id, request_id);
+ALTER TABLE projects ADD COLUMN setup_at BIGINT NOT NULL DEFAULT 0;
+`},
 	// 4: the notification outbox (project setup mail and webhooks) and
 	// per-organization webhook endpoints.
 	{4, `
