@@ -56,8 +56,8 @@ func (g *graph) edge(from, to int) error {
 	if _, ok := g.edgeSeen[k]; ok {
 		return nil
 	}
-	if g.edges >= g.limits.MaxEdges {
-		return &Error{Code: CodeTooLarge, Message: fmt.Sprintf("the document has more than %d dependency edges (the limit)", g.limits.MaxEdges)}
+	if g.edges >= g.limits.MaxEntries {
+		return &Error{Code: CodeTooLarge, Message: fmt.Sprintf("the document has more than %d dependency edges (the limit is %d tree entries)", g.limits.MaxEntries, g.limits.MaxEntries)}
 	}
 	g.edgeSeen[k] = struct{}{}
 	g.succ[from] = append(g.succ[from], to)
@@ -146,16 +146,20 @@ func (g *graph) tree() ([]inventory.DependencyInfo, error) {
 		}
 		depth = max(depth, d)
 	}
+	edges := 0
+	for u := range kept {
+		edges += len(kept[u])
+	}
+	if entries := len(roots) + edges; entries > g.limits.MaxEntries {
+		return nil, &Error{Code: CodeTooLarge, Message: fmt.Sprintf("the document converts to %d tree entries, %d roots and %d edges (the limit is %d)", entries, len(roots), edges, g.limits.MaxEntries)}
+	}
 	if depth > g.limits.MaxDepth {
 		return nil, &Error{Code: CodeTooLarge, Message: fmt.Sprintf("the dependency graph is %d levels deep (the limit is %d)", depth, g.limits.MaxDepth)}
 	}
 	g.stats.Components = n
 	g.stats.Roots = len(roots)
 	g.stats.Depth = depth
-	g.stats.Edges = 0
-	for u := range kept {
-		g.stats.Edges += len(kept[u])
-	}
+	g.stats.Edges = edges
 
 	var expand func(u int) inventory.DependencyInfo
 	expand = func(u int) inventory.DependencyInfo {

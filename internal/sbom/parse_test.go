@@ -312,7 +312,9 @@ func TestParseErrors(t *testing.T) {
 		{"components", `{"bomFormat":"CycloneDX","specVersion":"1.5","components":[{"type":"library","name":"a"},{"type":"library","name":"b"},{"type":"library","name":"c"}]}`,
 			Limits{MaxComponents: 2}, CodeTooLarge, "more than 2 components"},
 		{"edges", `{"bomFormat":"CycloneDX","specVersion":"1.5","components":[{"bom-ref":"a","type":"library","name":"a"},{"bom-ref":"b","type":"library","name":"b"},{"bom-ref":"c","type":"library","name":"c"}],
-			"dependencies":[{"ref":"a","dependsOn":["b","c"]},{"ref":"b","dependsOn":["c"]}]}`, Limits{MaxEdges: 2}, CodeTooLarge, "more than 2 dependency edges"},
+			"dependencies":[{"ref":"a","dependsOn":["b","c"]},{"ref":"b","dependsOn":["c"]}]}`, Limits{MaxEntries: 2}, CodeTooLarge, "more than 2 dependency edges"},
+		{"entries", `{"bomFormat":"CycloneDX","specVersion":"1.5","components":[{"bom-ref":"a","type":"library","name":"a"},{"bom-ref":"b","type":"library","name":"b"},{"bom-ref":"c","type":"library","name":"c"}],
+			"dependencies":[{"ref":"a","dependsOn":["b"]}]}`, Limits{MaxEntries: 2}, CodeTooLarge, "3 tree entries, 2 roots and 1 edges"},
 		{"depth", `{"bomFormat":"CycloneDX","specVersion":"1.5","components":[{"bom-ref":"a","type":"library","name":"a"},{"bom-ref":"b","type":"library","name":"b"},{"bom-ref":"c","type":"library","name":"c"}],
 			"dependencies":[{"ref":"a","dependsOn":["b"]},{"ref":"b","dependsOn":["c"]}]}`, Limits{MaxDepth: 2}, CodeTooLarge, "3 levels deep"},
 	} {

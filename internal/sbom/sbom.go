@@ -28,29 +28,35 @@ type Limits struct {
 	// MaxComponents bounds the components (CycloneDX) or packages and
 	// contained files (SPDX) of one document.
 	MaxComponents int
-	// MaxEdges bounds the dependency edges (after duplicates are merged).
-	MaxEdges int
-	// MaxDepth bounds the depth of the resulting tree: the longest of the
-	// shortest paths from a root to any library, plus one.
+	// MaxEntries bounds the entries of the resulting tree: one per root
+	// and one per dependency edge. It is the pipeline's limit on the
+	// dependency entries of one submission (inventory.Limits.MaxLibraries).
+	MaxEntries int
+	// MaxDepth bounds the depth of the resulting tree, a root being at
+	// depth 1 (inventory.Limits.MaxDepth).
 	MaxDepth int
 }
 
-// Default limits; docs/sbom.md states them.
-const (
-	DefaultMaxComponents = 100_000
-	DefaultMaxEdges      = 1_000_000
-	DefaultMaxDepth      = 100
-)
+// DefaultMaxComponents is the default of Limits.MaxComponents; the other
+// defaults are the pipeline's (inventory.DefaultLimits). docs/sbom.md
+// states them.
+const DefaultMaxComponents = 100_000
+
+// LimitsFor returns the limits that keep a converted document within the
+// pipeline's limits.
+func LimitsFor(l inventory.Limits) Limits {
+	return Limits{MaxEntries: l.MaxLibraries, MaxDepth: l.MaxDepth}
+}
 
 func (l Limits) withDefaults() Limits {
 	if l.MaxComponents <= 0 {
 		l.MaxComponents = DefaultMaxComponents
 	}
-	if l.MaxEdges <= 0 {
-		l.MaxEdges = DefaultMaxEdges
+	if l.MaxEntries <= 0 {
+		l.MaxEntries = inventory.DefaultLimits.MaxLibraries
 	}
 	if l.MaxDepth <= 0 {
-		l.MaxDepth = DefaultMaxDepth
+		l.MaxDepth = inventory.DefaultLimits.MaxDepth
 	}
 	return l
 }

@@ -15,6 +15,9 @@ func addRoutes(mux *http.ServeMux, d Deps, jsonAPI *api.API) {
 	if d.Agent != nil {
 		mux.Handle("POST /agent", d.Agent)
 	}
+	if d.SBOM != nil {
+		mux.Handle("POST /sbom", d.SBOM)
+	}
 	for pattern, h := range d.Extra {
 		mux.Handle(pattern, h)
 	}

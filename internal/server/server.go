@@ -17,6 +17,8 @@ type Deps struct {
 	Logger *slog.Logger
 	// Agent answers POST /agent; nil until inventory ingestion is wired.
 	Agent http.Handler
+	// SBOM answers POST /sbom (SBOM uploads, docs/sbom.md); nil when not wired.
+	SBOM http.Handler
 	// Extra routes (pattern → handler) added by other components.
 	Extra map[string]http.Handler
 }
