@@ -27,6 +27,7 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	db := env.dbFlag(fs)
 	logLevel := fs.String("log-level", env.envOr("TALLY_LOG_LEVEL", "info"), "debug, info, warn or error (env TALLY_LOG_LEVEL)")
 	notifyOpts := addNotifyFlags(fs, env)
+	sbomOpts := addSBOMFlags(fs, env)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -60,12 +61,17 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 	stopPipeline := sync.OnceValue(func() error { stopWorker(); return <-workerDone })
 	defer stopPipeline()
 
+	sbomHandler, err := sbomOpts.handler(pipeline, logger)
+	if err != nil {
+		return err
+	}
+
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
 	}
 	srv := &http.Server{
-		Handler:           server.New(server.Deps{Store: st, Logger: logger, Agent: agent.New(pipeline, logger, agent.Limits{})}),
+		Handler:           server.New(server.Deps{Store: st, Logger: logger, Agent: agent.New(pipeline, logger, agent.Limits{}), SBOM: sbomHandler}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
