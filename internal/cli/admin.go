@@ -165,7 +165,17 @@ func adminGrant(ctx context.Context, args []string, env *environment) error {
 		return err
 	}
 	defer st.Close()
-	_, role, productID, err := roleTarget(ctx, st, *orgToken, *roleName, *productToken)
+	org, role, productID, err := roleTarget(ctx, st, *orgToken, *roleName, *productToken)
+	if err != nil {
+		return fmt.Errorf("admin grant: %w", err)
+	}
+	// Roles carry no organization of their own: they apply in the user's.
+	// So the user must belong to the organization named, or an org role
+	// given "in" one organization would act in another.
+	u, err := st.UserByEmail(ctx, *email)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && u.OrgID != org.ID) {
+		return fmt.Errorf("admin grant: the organization has no user with email %s", *email)
+	}
 	if err != nil {
 		return fmt.Errorf("admin grant: %w", err)
 	}

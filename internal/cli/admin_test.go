@@ -351,3 +351,36 @@ func TestUserKeyNotStoredInClear(t *testing.T) {
 		}
 	}
 }
+
+// TestGrant: grant adds a role to a user of the organization named, and
+// refuses users of another organization (roles apply in the user's own
+// organization, so that would hand out powers there).
+func TestGrant(t *testing.T) {
+	s := tallytest.Start(t)
+	p1 := s.CreateProduct("One")
+	p2 := s.CreateProduct("Two")
+	key := s.CreateUser("dev@a.example", "product-member", p1)
+	m := s.AdminJSON("grant", "--org-token", s.Admin.OrgToken, "--email", "dev@a.example", "--role", "product-admin", "--product-token", p2)
+	wantKeys(t, "grant --json", m, "email", "role")
+	if r := s.Call(map[string]any{"requestType": "saveProductTag", "userKey": key, "productToken": p2, "tagKey": "k", "tagValue": "v"}); errorCode(r) != 0 {
+		t.Errorf("granted product-admin on Two: %v", r)
+	}
+	if r := s.Call(map[string]any{"requestType": "saveProductTag", "userKey": key, "productToken": p1, "tagKey": "k", "tagValue": "v"}); errorCode(r) != 5001 {
+		t.Errorf("still only a member of One: %v", r)
+	}
+
+	orgB := s.AdminJSON("create-org", "--name", "Other", "--admin-email", "b@other.example")
+	outsider := s.CreateUser("ro@a.example", "org-readonly", "")
+	for name, args := range map[string][]string{
+		"user of another org, org role": {"admin", "grant", "--org-token", orgB["orgToken"].(string), "--email", "ro@a.example", "--role", "org-admin"},
+		"product of another org":        {"admin", "grant", "--org-token", orgB["orgToken"].(string), "--email", "dev@a.example", "--role", "product-admin", "--product-token", p1},
+		"product role without product":  {"admin", "grant", "--org-token", s.Admin.OrgToken, "--email", "dev@a.example", "--role", "product-admin"},
+	} {
+		if out, err := s.RunCLI(args...); err == nil {
+			t.Errorf("%s: want an error, got %q", name, out)
+		}
+	}
+	if r := s.Call(map[string]any{"requestType": "createProduct", "userKey": outsider, "orgToken": s.Admin.OrgToken, "productName": "x"}); errorCode(r) != 5001 {
+		t.Errorf("a refused grant gave powers: %v", r)
+	}
+}

@@ -71,6 +71,19 @@ func (s *Store) GrantRole(ctx context.Context, email string, role auth.Role, pro
 	})
 }
 
+// UserByEmail finds a user by email (without their roles).
+func (s *Store) UserByEmail(ctx context.Context, email string) (User, error) {
+	var u User
+	err := s.db.QueryRowContext(ctx, `SELECT id, org_id, email FROM users WHERE email = $1`, email).Scan(&u.ID, &u.OrgID, &u.Email)
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, ErrNotFound
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("user by email: %w", err)
+	}
+	return u, nil
+}
+
 // UserByKeyHash authenticates a user by the hash of their key.
 func (s *Store) UserByKeyHash(ctx context.Context, keyHash string) (User, error) {
 	var u User
