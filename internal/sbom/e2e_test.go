@@ -65,16 +65,16 @@ func projectToken(t *testing.T, res map[string]any, project string) string {
 }
 
 type lib struct {
-	KeyUUID      string `json:"keyUuid"`
-	Name         string `json:"name"`
-	Filename     string `json:"filename"`
-	GroupID      string `json:"groupId"`
-	ArtifactID   string `json:"artifactId"`
-	Version      string `json:"version"`
-	Sha1         string `json:"sha1"`
-	Type         string `json:"type"`
+	KeyUUID      string                  `json:"keyUuid"`
+	Name         string                  `json:"name"`
+	Filename     string                  `json:"filename"`
+	GroupID      string                  `json:"groupId"`
+	ArtifactID   string                  `json:"artifactId"`
+	Version      string                  `json:"version"`
+	Sha1         string                  `json:"sha1"`
+	Type         string                  `json:"type"`
 	Licenses     []struct{ Name string } `json:"licenses"`
-	Dependencies []lib  `json:"dependencies"`
+	Dependencies []lib                   `json:"dependencies"`
 }
 
 func (l lib) licenseNames() []string {
