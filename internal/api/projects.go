@@ -45,6 +45,9 @@ func (a *API) deleteProject(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := allow(c.principal.CanAdminProduct(p.ProductID)); err != nil {
+		return nil, err
+	}
 	// The spec sends the parent product's token; when present it must be
 	// the project's product, so a mixed-up pair never deletes the wrong thing.
 	if c.has("productToken") {
@@ -55,9 +58,6 @@ func (a *API) deleteProject(ctx context.Context, c *call) (any, error) {
 		if product.ID != p.ProductID {
 			return nil, errorf(CodeInvalidParameters, "Project %s is not in product %s", p.Name, product.Name)
 		}
-	}
-	if err := allow(c.principal.CanAdminProduct(p.ProductID)); err != nil {
-		return nil, err
 	}
 	if err := a.store.DeleteProject(ctx, p); err != nil {
 		return nil, err
