@@ -54,6 +54,7 @@ type Server struct {
 	mu   sync.Mutex
 	msgs []Message
 	srv  *smtp.Server
+	ln   net.Listener
 	cond chan struct{} // closed and replaced on every new message
 }
 
@@ -111,7 +112,7 @@ func (s *Server) serve(ln net.Listener) {
 	srv.MaxRecipients = 100
 	srv.AllowInsecureAuth = true
 	s.mu.Lock()
-	s.srv = srv
+	s.srv, s.ln = srv, ln
 	s.mu.Unlock()
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
@@ -123,10 +124,12 @@ func (s *Server) serve(ln net.Listener) {
 // Down stops the server: connections to its port are refused until Up.
 func (s *Server) Down() {
 	s.mu.Lock()
-	srv := s.srv
-	s.srv = nil
+	srv, ln := s.srv, s.ln
+	s.srv, s.ln = nil, nil
 	s.mu.Unlock()
 	if srv != nil {
+		// Close the listener too: Serve may not have taken it over yet.
+		ln.Close()
 		srv.Close()
 	}
 }
