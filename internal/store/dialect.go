@@ -25,6 +25,10 @@ type dialect interface {
 	// (transactions begin IMMEDIATE), so the plain SELECT inside the
 	// claiming transaction is already exclusive there and this is "".
 	skipLocked() string
+	// forUpdate is appended to a SELECT whose rows the transaction must
+	// hold until it ends, so that no other writes them meanwhile: " FOR
+	// UPDATE" on PostgreSQL, "" on SQLite (one writer at a time).
+	forUpdate() string
 	// exclusive runs fn while holding a database-wide lock named key, held
 	// on conn (a connection set aside for it), so that one server at a
 	// time runs fn however many start at once. fn uses the pool, not conn.
@@ -50,6 +54,8 @@ func (sqliteDialect) isUniqueViolation(err error) bool {
 func (sqliteDialect) isRetryable(error) bool { return false }
 
 func (sqliteDialect) skipLocked() string { return "" }
+
+func (sqliteDialect) forUpdate() string { return "" }
 
 // exclusive on SQLite serializes fn among the stores of this process open on
 // the same file (tests run several servers in one process). A SQLite file

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -201,7 +202,7 @@ func (s *Store) ClaimRequest(ctx context.Context, owner string, lease time.Durat
 		now := nowMillis()
 		// Requests whose processors died too often end FAILED.
 		rows, err := tx.QueryContext(ctx, `SELECT r.id FROM plugin_requests r WHERE `+activeRequest+` AND r.lease_owner <> ''
-			AND r.lease_until < $1 AND r.attempts >= $2`, now, maxAttempts)
+			AND r.lease_until < $1 AND r.attempts >= $2`+s.dialect.skipLocked(), now, maxAttempts)
 		if err != nil {
 			return fmt.Errorf("find expired requests: %w", err)
 		}
@@ -232,7 +233,7 @@ func (s *Store) ClaimRequest(ctx context.Context, owner string, lease time.Durat
 				JOIN plugin_requests o ON o.id = b.request_id
 				WHERE a.request_id = r.id AND o.state IN ('IN_PROGRESS', 'UPDATED')
 				AND ((o.lease_owner <> '' AND o.lease_until >= $1) OR o.id < r.id))
-			ORDER BY r.id LIMIT 1`, now).Scan(&id, &attempts)
+			ORDER BY r.id LIMIT 1`+s.dialect.skipLocked(), now).Scan(&id, &attempts)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
@@ -605,6 +606,44 @@ func (s *Store) ApplyChangesTx(ctx context.Context, tx *sql.Tx, projectID int64,
 // DeleteUnusedLibrariesTx removes those of an organization's given
 // libraries that no project has any more.
 func (s *Store) DeleteUnusedLibrariesTx(ctx context.Context, tx *sql.Tx, orgID int64, libraryIDs []int64) error {
+	// On PostgreSQL, lock the candidates first, skipping those another
+	// transaction holds: a library some transaction is adding a reference
+	// to (its foreign key check holds a share lock on the row) is in use.
+	// The DELETE below is a new statement whose snapshot sees every
+	// reference committed before the locks were taken, and no reference can
+	// be added to a locked library until this transaction ends. Without
+	// this, the DELETE judges "unused" by a snapshot taken before another
+	// server's transaction committed a new reference, and ON DELETE CASCADE
+	// removes that reference with the library.
+	if lock := s.dialect.skipLocked(); lock != "" {
+		ids := slices.Clone(libraryIDs)
+		slices.Sort(ids)
+		var locked []int64
+		for start := 0; start < len(ids); start += maxBatchRows {
+			end := min(start+maxBatchRows, len(ids))
+			args := []any{orgID}
+			for _, id := range ids[start:end] {
+				args = append(args, id)
+			}
+			rows, err := tx.QueryContext(ctx, `SELECT id FROM libraries WHERE org_id = $1 AND id IN (`+inList(2, end-start)+`) ORDER BY id`+lock, args...)
+			if err != nil {
+				return fmt.Errorf("lock unused libraries: %w", err)
+			}
+			for rows.Next() {
+				var id int64
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return fmt.Errorf("lock unused libraries: %w", err)
+				}
+				locked = append(locked, id)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return fmt.Errorf("lock unused libraries: %w", err)
+			}
+		}
+		libraryIDs = locked
+	}
 	err := execBatches(ctx, tx, "libdel", orgID, len(libraryIDs), 1, func(n int) string {
 		return `DELETE FROM libraries WHERE org_id = $1 AND id IN (` + inList(2, n) + `)
 			AND NOT EXISTS (SELECT 1 FROM project_libraries pl WHERE pl.library_id = libraries.id)`

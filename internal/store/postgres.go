@@ -83,13 +83,19 @@ func (postgresDialect) isUniqueViolation(err error) bool { return pgCode(err) ==
 
 // isRetryable is SQLSTATE 40001 (serialization_failure) or 40P01
 // (deadlock_detected): PostgreSQL rolled the transaction back and running it
-// again is the documented remedy.
+// again is the documented remedy. Also 23503 (foreign_key_violation): under
+// READ COMMITTED a row this transaction read (a library found by lookup) can
+// be deleted by another server's transaction before this one inserts a
+// reference to it; run again, the transaction reads afresh (and creates the
+// library again). A violation that is not such a race fails every attempt.
 func (postgresDialect) isRetryable(err error) bool {
 	c := pgCode(err)
-	return c == "40001" || c == "40P01"
+	return c == "40001" || c == "40P01" || c == "23503"
 }
 
 func (postgresDialect) skipLocked() string { return " FOR UPDATE SKIP LOCKED" }
+
+func (postgresDialect) forUpdate() string { return " FOR UPDATE" }
 
 // exclusive holds a session-level advisory lock on conn while fn runs. If the
 // process dies, PostgreSQL ends the session and the lock goes with it.
