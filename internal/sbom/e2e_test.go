@@ -379,6 +379,17 @@ func TestBadUploads(t *testing.T) {
 			}
 		})
 	}
+	// A gzip body is limited after decoding: a small bomb is refused.
+	var bomb bytes.Buffer
+	zw := gzip.NewWriter(&bomb)
+	zw.Write(big)
+	zw.Write(bytes.Repeat([]byte(" "), 8<<20))
+	zw.Close()
+	status, m := post(t, s, "product=Shop&project=backend", map[string]string{sbom.HeaderOrgToken: s.Admin.OrgToken,
+		sbom.HeaderUserKey: s.Admin.UserKey, "Content-Encoding": "gzip"}, &bomb)
+	if status != http.StatusRequestEntityTooLarge || errorCode(m) != sbom.CodeTooLarge {
+		t.Errorf("gzip bomb (%d bytes): %d %v", bomb.Len(), status, m)
+	}
 	if diff := cmp.Diff(string(before), string(inventory())); diff != "" {
 		t.Errorf("refused uploads changed the project:\n%s", diff)
 	}
@@ -442,5 +453,50 @@ func TestEndpointErrors(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("GET /sbom: %d", resp.StatusCode)
+	}
+}
+
+// TestUploadLarge uploads a generated SBOM of 5,000 components (1.5 MB) with a
+// progress bar and checks every library and edge arrived.
+func TestUploadLarge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("large upload")
+	}
+	s := tallytest.Start(t)
+	const n = 5_000
+	data, all := sbom.GenerateBOM(t, n, 30, 0, 11)
+	file := filepath.Join(t.TempDir(), "large.cdx.json")
+	if err := os.WriteFile(file, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, err := upload(s, nil, append(adminFlags(s), "--product", "Big", "--project", "large", "--progress", "always",
+		"--wait", "--poll-interval", "50ms", "--json", file)...)
+	if err != nil {
+		t.Fatalf("upload: %v\n%s", err, stderr)
+	}
+	if want := "] 100%"; !strings.Contains(stderr, want) || !strings.Contains(stderr, "\r[") {
+		t.Errorf("no progress bar reaching 100%% on stderr: %q", stderr[:min(len(stderr), 300)])
+	}
+	var res map[string]any
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res["requestState"] != "FINISHED" {
+		t.Fatalf("request ended %v", res["requestState"])
+	}
+	token := projectToken(t, res, "large")
+	inv := call[struct{ Libraries []lib }](t, s, map[string]any{"requestType": "getProjectInventory", "projectToken": token})
+	if len(inv.Libraries) != n {
+		t.Errorf("inventory has %d libraries, want %d", len(inv.Libraries), n)
+	}
+	hier := call[struct{ Libraries []lib }](t, s, map[string]any{"requestType": "getProjectHierarchy", "projectToken": token})
+	edges := 0
+	for _, e := range edgesOf(hier.Libraries) {
+		if !strings.HasPrefix(e, "> ") {
+			edges++
+		}
+	}
+	if edges != len(all) {
+		t.Errorf("hierarchy has %d edges, the SBOM %d", edges, len(all))
 	}
 }

@@ -372,3 +372,16 @@ func TestMarshalRoundTrip(t *testing.T) {
 		t.Errorf("round trip (-want +got):\n%s", diff)
 	}
 }
+
+func TestMalformedSHA1(t *testing.T) {
+	doc := `{"bomFormat":"CycloneDX","specVersion":"1.5","components":[{"type":"library","name":"a","version":"1",
+	"hashes":[{"alg":"SHA-1","content":"not-a-sha1"},{"alg":"SHA-256","content":"ABCDEF"}]}]}`
+	bom, err := Parse([]byte(doc), Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := bom.Dependencies[0]
+	if d.Sha1 != "" || d.Checksums["SHA1"] != "" || d.Checksums["SHA256"] != "abcdef" {
+		t.Errorf("hashes: sha1 %q, checksums %v", d.Sha1, d.Checksums)
+	}
+}

@@ -197,16 +197,17 @@ func isHex(s string, n int) bool {
 }
 
 // addHash records one hash of a library: a well-formed SHA-1 becomes its
-// sha1, every other algorithm goes into checksums. Malformed SHA-1 values
-// are kept in checksums under SHA1 rather than trusted as an identity.
+// sha1, every other algorithm goes into checksums. A malformed SHA-1 is
+// dropped: the pipeline identifies libraries by their SHA-1 (also one found
+// in checksums), and a bad value would merge unrelated libraries.
 func addHash(d *inventory.DependencyInfo, alg, value string) {
 	key := normalizeAlgorithm(alg)
 	value = strings.TrimSpace(value)
 	if key == "" || value == "" {
 		return
 	}
-	if key == "SHA1" && isHex(value, 40) {
-		if d.Sha1 == "" {
+	if key == "SHA1" {
+		if d.Sha1 == "" && isHex(value, 40) {
 			d.Sha1 = strings.ToLower(value)
 		}
 		return
