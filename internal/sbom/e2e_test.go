@@ -500,3 +500,18 @@ func TestUploadLarge(t *testing.T) {
 		t.Errorf("hierarchy has %d edges, the SBOM %d", edges, len(all))
 	}
 }
+
+// TestRefusedBeforeBody: bad credentials are answered before the body is
+// read, and the client still gets the answer for a large file.
+func TestRefusedBeforeBody(t *testing.T) {
+	s := tallytest.Start(t)
+	data, _ := sbom.GenerateBOM(t, 8_000, 30, 0, 3)
+	file := filepath.Join(t.TempDir(), "large.cdx.json")
+	if err := os.WriteFile(file, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := upload(s, nil, "--url", s.URL, "--org-token", s.Admin.OrgToken, "--user-key", strings.Repeat("0", 64), "--product", "P", file)
+	if err == nil || !strings.Contains(err.Error(), "HTTP 401, invalid_credentials): Invalid User Key") {
+		t.Errorf("err = %v", err)
+	}
+}
