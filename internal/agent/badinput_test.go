@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/tallyhq/tally/internal/ingest"
 	"github.com/tallyhq/tally/internal/inventory"
 	"github.com/tallyhq/tally/internal/store"
+	"github.com/tallyhq/tally/internal/tallytest"
 )
 
 // handlerServer serves the /agent handler with small limits on a real
@@ -59,7 +59,7 @@ func snapshot(t *testing.T, st *store.Store) map[string]int {
 
 func TestBadInputRefusedStoreUnchanged(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "tally.db"))
+	st, err := store.Open(ctx, tallytest.NewDatabase(t, t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}

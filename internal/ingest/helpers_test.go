@@ -3,16 +3,17 @@ package ingest
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/tallyhq/tally/internal/auth"
 	"github.com/tallyhq/tally/internal/inventory"
 	"github.com/tallyhq/tally/internal/store"
+	"github.com/tallyhq/tally/internal/testdb"
 )
 
-// env is a real SQLite database with an organization and its administrator.
+// env is a real database (SQLite, or PostgreSQL when TALLY_TEST_POSTGRES is
+// set) with an organization and its administrator.
 type env struct {
 	path  string
 	st    *store.Store
@@ -23,7 +24,7 @@ type env struct {
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "tally.db")
+	path := testdb.New(t, t.TempDir()) // PostgreSQL when TALLY_TEST_POSTGRES is set
 	st, err := store.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)

@@ -8,16 +8,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -26,9 +22,8 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // creates and drops test databases
-
 	"github.com/tallyhq/tally/internal/cli"
+	"github.com/tallyhq/tally/internal/testdb"
 )
 
 // Server is a running Tally server under test.
@@ -172,61 +167,21 @@ func SharingDatabase(first *Server) Option {
 
 // PostgresEnv is the variable that selects PostgreSQL for the rig: a URL of
 // a running PostgreSQL 15+ server for a user who may create databases.
-const PostgresEnv = "TALLY_TEST_POSTGRES"
+const PostgresEnv = testdb.PostgresEnv
 
 // Backend is "postgres" when TALLY_TEST_POSTGRES is set, else "sqlite".
-func Backend() string {
-	if os.Getenv(PostgresEnv) != "" {
-		return "postgres"
-	}
-	return "sqlite"
-}
+func Backend() string { return testdb.Backend() }
 
 // NewDatabase returns a new, empty database for a test and removes it when
 // the test ends: a SQLite file in dir, or, when TALLY_TEST_POSTGRES is set,
 // a database of its own on that PostgreSQL server (CREATE DATABASE
 // tally_t_<random>, dropped in t.Cleanup, which runs after the cleanups of
-// the servers started on it), returned as a postgres:// URL.
+// the servers started on it), returned as a postgres:// URL. Tests inside
+// packages the rig imports (internal tests of ingest, store, ...) use
+// testdb.New, which this is.
 func NewDatabase(t testing.TB, dir string) string {
 	t.Helper()
-	admin := os.Getenv(PostgresEnv)
-	if admin == "" {
-		return filepath.Join(dir, "tally.db")
-	}
-	u, err := url.Parse(admin)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		t.Fatalf("%s must be a postgres:// URL, got %q", PostgresEnv, admin)
-	}
-	var rnd [8]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
-		t.Fatalf("random database name: %v", err)
-	}
-	name := "tally_t_" + hex.EncodeToString(rnd[:])
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	db, err := sql.Open("pgx", admin)
-	if err != nil {
-		t.Fatalf("connect to %s: %v", PostgresEnv, err)
-	}
-	defer db.Close()
-	if _, err := db.ExecContext(ctx, `CREATE DATABASE `+name); err != nil {
-		t.Fatalf("create test database %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		db, err := sql.Open("pgx", admin)
-		if err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
-			return
-		}
-		defer db.Close()
-		if _, err := db.ExecContext(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
-		}
-	})
-	u.Path = "/" + name
-	return u.String()
+	return testdb.New(t, dir)
 }
 
 func (s *Server) getenv(k string) string {
