@@ -122,53 +122,7 @@ func TestClusterProcessesEveryRequestOnce(t *testing.T) {
 	const product = "Cluster"
 	servers[1].CreateProduct(product)
 
-	// Each client owns clusterProjects/clusterClients projects. In each
-	// round it uploads one update of each of them, update j of a project to
-	// server (client+j) mod n, so every server queues updates of every
-	// project, then waits (asking any server) until they are FINISHED, as an
-	// agent does: an update sent while an earlier one of the same project is
-	// being processed would be SKIPPED (the spec's rule), which is not what
-	// this test is about.
-	client := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 3 * clusterClients}}
-	api := newAPIClient(servers[2])
-	tokens := make([][]string, clusterProjects) // by project, in upload order
-	var mu sync.Mutex
-	var errs []error
-	fail := func(err error) {
-		mu.Lock()
-		errs = append(errs, err)
-		mu.Unlock()
-	}
-	var wg sync.WaitGroup
-	start := time.Now()
-	for c := 0; c < clusterClients; c++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := 0; j < clusterUpdates; j++ {
-				var round []string
-				for p := c; p < clusterProjects; p += clusterClients {
-					tok, err := postAgent(client, servers[(c+j+p)%clusterServers], admin, product, p, j)
-					if err != nil {
-						fail(err)
-						return
-					}
-					mu.Lock()
-					tokens[p] = append(tokens[p], tok)
-					mu.Unlock()
-					round = append(round, tok)
-				}
-				for i, tok := range round {
-					if err := waitFinished(api, admin, tok); err != nil {
-						fail(fmt.Errorf("%s update %d: %w", clusterProject(c+i*clusterClients), j, err))
-						return
-					}
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	uploaded := time.Since(start)
+	tokens, errs, uploaded := uploadRounds(servers, admin, product)
 	for _, err := range errs {
 		t.Error(err)
 	}
@@ -193,11 +147,9 @@ func TestClusterProcessesEveryRequestOnce(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	processed := time.Since(start)
 	total := clusterProjects * clusterUpdates
-	t.Logf("%s: %d servers, %d agents, %d agent requests of %d libraries each: all FINISHED after %v (%v with the last checks), %.0f requests/s end to end",
-		tallytest.Backend(), clusterServers, clusterClients, total, clusterLibs, uploaded.Round(time.Millisecond), processed.Round(time.Millisecond),
-		float64(total)/uploaded.Seconds())
+	t.Logf("%s: %d servers, %d agents, %d agent requests of %d libraries each: all FINISHED after %v, %.0f requests/s end to end",
+		tallytest.Backend(), clusterServers, clusterClients, total, clusterLibs, uploaded.Round(time.Millisecond), float64(total)/uploaded.Seconds())
 
 	// Every request FINISHED, through the API of any server, each claimed
 	// exactly once (a second claim would have counted a second attempt).
@@ -296,6 +248,95 @@ func TestClusterProcessesEveryRequestOnce(t *testing.T) {
 	}
 	if len(msgs) != clusterProjects {
 		t.Errorf("%d mails, want %d (one per project)", len(msgs), clusterProjects)
+	}
+}
+
+// uploadRounds is the agents' side of the cluster tests: each of
+// clusterClients agents owns clusterProjects/clusterClients projects. In each
+// round it uploads one update of each of them, spread over the servers so
+// that every server queues updates of every project, then waits (asking
+// another server) until they are FINISHED, as an agent does: an update sent
+// while an earlier one of the same project is being processed would be
+// SKIPPED (the spec's rule), which is not what these tests are about. It
+// returns the request tokens by project in upload order, and how long all
+// rounds took.
+func uploadRounds(servers []*tallytest.Server, admin tallytest.Credentials, product string) ([][]string, []error, time.Duration) {
+	n := len(servers)
+	client := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 3 * clusterClients}}
+	apis := make([]*apiClient, n)
+	for i, s := range servers {
+		apis[i] = newAPIClient(s)
+	}
+	tokens := make([][]string, clusterProjects)
+	var mu sync.Mutex
+	var errs []error
+	fail := func(err error) {
+		mu.Lock()
+		errs = append(errs, err)
+		mu.Unlock()
+	}
+	var wg sync.WaitGroup
+	start := time.Now()
+	for c := 0; c < clusterClients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < clusterUpdates; j++ {
+				var round []string
+				for p := c; p < clusterProjects; p += clusterClients {
+					tok, err := postAgent(client, servers[(c+j+p)%n], admin, product, p, j)
+					if err != nil {
+						fail(err)
+						return
+					}
+					mu.Lock()
+					tokens[p] = append(tokens[p], tok)
+					mu.Unlock()
+					round = append(round, tok)
+				}
+				for i, tok := range round {
+					if err := waitFinished(apis[(c+j+1)%n], admin, tok); err != nil {
+						fail(fmt.Errorf("%s update %d: %w", clusterProject(c+i*clusterClients), j, err))
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return tokens, errs, time.Since(start)
+}
+
+// BenchmarkClusterAgentRequests measures agent requests processed per
+// second, end to end (upload, queue, claim, reconcile, FINISHED seen by the
+// agent), with the workload of TestClusterProcessesEveryRequestOnce on 1, 2
+// and 3 servers sharing one database (PostgreSQL with TALLY_TEST_POSTGRES,
+// else one SQLite file). docs/deploy.md reports its figures.
+//
+//	go test ./internal/server -run '^$' -bench ClusterAgentRequests -benchtime 3x
+func BenchmarkClusterAgentRequests(b *testing.B) {
+	for _, n := range []int{1, 2, 3} {
+		b.Run(fmt.Sprintf("servers=%d", n), func(b *testing.B) {
+			var total time.Duration
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				servers := tallytest.StartCluster(b, n)
+				const product = "Bench"
+				servers[0].CreateProduct(product)
+				b.StartTimer()
+				_, errs, d := uploadRounds(servers, servers[0].Admin, product)
+				b.StopTimer()
+				for _, err := range errs {
+					b.Fatal(err)
+				}
+				total += d
+				for _, s := range servers {
+					s.Stop()
+				}
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(b.N*clusterProjects*clusterUpdates)/total.Seconds(), "requests/s")
+		})
 	}
 }
 
