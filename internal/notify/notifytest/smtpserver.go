@@ -115,7 +115,7 @@ func (s *Server) serve(ln net.Listener) {
 	s.srv, s.ln = srv, ln
 	s.mu.Unlock()
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, smtp.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 			s.t.Logf("notifytest: serve: %v", err)
 		}
 	}()
@@ -291,11 +291,13 @@ func parsePart(m *Message, contentType, encoding string, body io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("part %s: %w", mt, err)
 	}
+	// Text travels with CRLF line ends; tests read it with LF.
+	text := strings.ReplaceAll(string(b), "\r\n", "\n")
 	switch mt {
 	case "text/plain":
-		m.Text += string(b)
+		m.Text += text
 	case "text/html":
-		m.HTML += string(b)
+		m.HTML += text
 	}
 	return nil
 }
