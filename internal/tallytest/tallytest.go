@@ -165,6 +165,16 @@ func SharingDatabase(first *Server) Option {
 	}
 }
 
+// OnDatabase starts the server on an existing database (a restored backup,
+// say) whose bootstrap administrator is admin. The test that made the
+// database removes it.
+func OnDatabase(db string, admin Credentials) Option {
+	return func(s *Server) {
+		s.DB = db
+		s.Admin = admin
+	}
+}
+
 // PostgresEnv is the variable that selects PostgreSQL for the rig: a URL of
 // a running PostgreSQL 15+ server for a user who may create databases.
 const PostgresEnv = testdb.PostgresEnv
