@@ -330,3 +330,37 @@ func (res result) raw2text() string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// TestPaths: the five API paths answer alike, errors included; other
+// methods and paths are not the API.
+func TestPaths(t *testing.T) {
+	r := newRig(t)
+	bad := req("getAllProducts", r.Admin.UserKey, "orgToken", "nope")
+	good := req("getOrganizationDetails", r.Admin.UserKey, "orgToken", r.Admin.OrgToken)
+	var first [2][]byte
+	for i, path := range apiPaths {
+		e := r.doAt(path, bad)
+		checkErrorBody(t, e.raw, api.CodeInvalidOrgToken)
+		ok := r.doAt(path, good)
+		checkSuccessBody(t, ok.raw)
+		if i == 0 {
+			first = [2][]byte{e.raw, ok.raw}
+			continue
+		}
+		if !bytes.Equal(e.raw, first[0]) || !bytes.Equal(ok.raw, first[1]) {
+			t.Errorf("%s answers differently from /api:\n%s\n%s", path, e.raw, ok.raw)
+		}
+	}
+	resp, err := http.Get(r.URL + "/api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET /api: status %d, want 405", resp.StatusCode)
+	}
+	b, _ := json.Marshal(good)
+	if status, _ := r.Post("/api/v2", "application/json", b); status != http.StatusNotFound {
+		t.Errorf("POST /api/v2: status %d, want 404", status)
+	}
+}
