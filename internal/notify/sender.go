@@ -170,9 +170,10 @@ func permanent(err error) error { return &permanentError{err} }
 // whether the message was delivered.
 func (s *Sender) deliver(ctx context.Context, m store.OutboxMessage, owner string) bool {
 	var err error
+	var warning string
 	switch m.Channel {
 	case store.ChannelEmail:
-		err = s.sendMail(ctx, m)
+		warning, err = s.sendMail(ctx, m)
 	case store.ChannelWebhook:
 		err = s.postWebhook(ctx, m)
 	default:
@@ -186,8 +187,10 @@ func (s *Sender) deliver(ctx context.Context, m store.OutboxMessage, owner strin
 	var perm *permanentError
 	switch {
 	case err == nil:
-		if rerr := s.store.MarkOutboxSent(rec, m.ID, owner, now); rerr != nil {
+		if rerr := s.store.MarkOutboxSent(rec, m.ID, owner, warning, now); rerr != nil {
 			log.Error("notification delivered but not recorded", "err", rerr)
+		} else if warning != "" {
+			log.Warn("notification delivered, not to everyone", "warning", warning)
 		} else {
 			log.Info("notification delivered", "to", strings.Join(m.Recipients, ", "))
 		}

@@ -10,12 +10,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/tallyhq/tally/internal/auth"
 	"github.com/tallyhq/tally/internal/notify"
 	"github.com/tallyhq/tally/internal/notify/notifytest"
 	"github.com/tallyhq/tally/internal/store"
@@ -119,10 +121,41 @@ func TestNoSMTPLeavesMailPendingForAServerWithSMTP(t *testing.T) {
 	srv.WaitMessages(1, wait)
 }
 
+// The SMTP server refuses the requester's address for good: the others are
+// mailed all the same, and the refusal is kept with the SENT row.
+func TestRefusedRecipientDoesNotBlockTheOthers(t *testing.T) {
+	w := newWorld(t)
+	srv := notifytest.Start(t)
+	w.config("ENABLED", "", "")
+	w.user("pa@acme.test", auth.ProductAdmin, w.product.ID)
+	sender, _ := runSender(t, w.st, notify.SenderConfig{SMTP: smtpConfig(srv)})
+	n := notify.NewNotifier(w.st, notify.NotifierOptions{EmailConfigured: true, Wake: sender.Kick})
+	p := w.project("p")
+	w.complete(n, w.event(p, "nobody@reject.test"))
+	m := w.waitOutbox(w.emailFor(p.ID).ID, "SENT", func(m store.OutboxMessage) bool { return m.State == store.OutboxSent })
+	if m.Attempts != 1 || !strings.Contains(m.LastError, "nobody@reject.test") || !strings.Contains(m.LastError, "550") {
+		t.Errorf("sent row: attempts %d, last error %q; want one attempt and the refusal", m.Attempts, m.LastError)
+	}
+	var got []string
+	for _, msg := range srv.Messages() {
+		got = append(got, msg.To...)
+		if msg.Header.Get("Message-Id") != srv.Messages()[0].Header.Get("Message-Id") {
+			t.Errorf("copies carry different Message-IDs")
+		}
+	}
+	if want := []string{"boss@acme.test", "pa@acme.test"}; !slices.Equal(sorted(got), want) {
+		t.Errorf("delivered to %v, want %v", got, want)
+	}
+}
+
+// Every recipient refused for good: given up at once.
 func TestPermanentRefusalIsGivenUp(t *testing.T) {
 	w := newWorld(t)
 	srv := notifytest.Start(t)
 	w.config("ENABLED", "", "")
+	if _, err := w.st.DB().ExecContext(w.ctx, `UPDATE users SET email = 'boss@reject.test' WHERE org_id = $1`, w.org.ID); err != nil {
+		t.Fatal(err)
+	}
 	sender, _ := runSender(t, w.st, notify.SenderConfig{SMTP: smtpConfig(srv)})
 	n := notify.NewNotifier(w.st, notify.NotifierOptions{EmailConfigured: true, Wake: sender.Kick})
 	p := w.project("p")
@@ -130,6 +163,9 @@ func TestPermanentRefusalIsGivenUp(t *testing.T) {
 	m := w.waitOutbox(w.emailFor(p.ID).ID, "FAILED", func(m store.OutboxMessage) bool { return m.State == store.OutboxFailed })
 	if m.Attempts != 1 || !strings.Contains(m.LastError, "550") {
 		t.Errorf("failed row: attempts %d, last error %q; want one attempt and the 550", m.Attempts, m.LastError)
+	}
+	if len(srv.Messages()) != 0 {
+		t.Errorf("%d messages delivered", len(srv.Messages()))
 	}
 }
 
@@ -236,7 +272,7 @@ func TestClaimLease(t *testing.T) {
 	if err != nil || !ok || b.ID != a.ID || b.Attempts != 2 {
 		t.Fatalf("claim after expiry: %+v %v %v", b, ok, err)
 	}
-	if err := w.st.MarkOutboxSent(w.ctx, a.ID, "a", now); !errors.Is(err, store.ErrOutboxLeaseLost) {
+	if err := w.st.MarkOutboxSent(w.ctx, a.ID, "a", "", now); !errors.Is(err, store.ErrOutboxLeaseLost) {
 		t.Errorf("outcome from the old holder: %v, want ErrOutboxLeaseLost", err)
 	}
 	if err := w.st.MarkOutboxRetry(w.ctx, b.ID, "b", "temporary", now.Add(time.Hour), now); err != nil {

@@ -107,16 +107,56 @@ func (c *SMTPConfig) client() (*mail.Client, error) {
 	return cl, nil
 }
 
-// sendMail delivers one outbox mail. Its Message-ID is the same on every
-// attempt, so a receiver can recognize a duplicate of an at-least-once
-// delivery.
-func (s *Sender) sendMail(ctx context.Context, m store.OutboxMessage) error {
+// sendMail delivers one outbox mail: one message to all its recipients.
+// Its Message-ID is the same on every attempt, so a receiver can recognize
+// a duplicate of an at-least-once delivery.
+//
+// SMTP refuses a whole transaction when it refuses one recipient, and the
+// requester's address comes from an agent, unchecked; so when the server
+// refuses a recipient for good, each recipient is mailed on their own in
+// the same attempt. The mail counts as sent when someone got it; those
+// refused are the returned warning.
+func (s *Sender) sendMail(ctx context.Context, m store.OutboxMessage) (warning string, err error) {
+	err = s.sendTo(ctx, m, m.Recipients)
+	var se *mail.SendError
+	if err == nil || len(m.Recipients) < 2 || !errors.As(err, &se) || se.Reason != mail.ErrSMTPRcptTo || !isPermanent(err) {
+		return "", err
+	}
+	var refused []string
+	var lastErr error
+	for _, rcpt := range m.Recipients {
+		err := s.sendTo(ctx, m, []string{rcpt})
+		switch {
+		case err == nil:
+		case isPermanent(err):
+			refused = append(refused, fmt.Sprintf("%s (%v)", rcpt, err))
+		default:
+			// A temporary failure: the whole mail is retried (those who
+			// got it now may get it twice, with the same Message-ID).
+			return "", err
+		}
+		lastErr = err
+	}
+	if len(refused) == len(m.Recipients) {
+		return "", lastErr
+	}
+	return "refused recipients: " + strings.Join(refused, "; "), nil
+}
+
+// isPermanent reports an error that retrying cannot change.
+func isPermanent(err error) bool {
+	var perm *permanentError
+	return errors.As(err, &perm)
+}
+
+// sendTo sends m to rcpts in one SMTP transaction.
+func (s *Sender) sendTo(ctx context.Context, m store.OutboxMessage, rcpts []string) error {
 	c := s.cfg.SMTP
 	msg := mail.NewMsg()
 	if err := msg.From(c.From); err != nil {
 		return permanent(fmt.Errorf("from %q: %w", c.From, err))
 	}
-	if err := msg.To(m.Recipients...); err != nil {
+	if err := msg.To(rcpts...); err != nil {
 		return permanent(fmt.Errorf("recipients: %w", err))
 	}
 	msg.Subject(m.Subject)

@@ -154,9 +154,11 @@ func (s *Store) ClaimOutbox(ctx context.Context, channel, owner string, now time
 // sender holds now (ours expired).
 var ErrOutboxLeaseLost = errors.New("outbox lease lost")
 
-// MarkOutboxSent records a delivery by the lease holder.
-func (s *Store) MarkOutboxSent(ctx context.Context, id int64, owner string, now time.Time) error {
-	return s.settleOutbox(ctx, id, owner, `state = $3, last_error = '', sent_at = $4, updated_at = $4`, OutboxSent, now.UnixMilli())
+// MarkOutboxSent records a delivery by the lease holder. warning is kept as
+// the last error ("" for a clean delivery): e.g. recipients the SMTP server
+// refused while it took the message for the others.
+func (s *Store) MarkOutboxSent(ctx context.Context, id int64, owner, warning string, now time.Time) error {
+	return s.settleOutbox(ctx, id, owner, `state = $3, last_error = $4, sent_at = $5, updated_at = $5`, OutboxSent, warning, now.UnixMilli())
 }
 
 // MarkOutboxRetry records a failed attempt by the lease holder and releases
