@@ -115,8 +115,8 @@ func (s *Store) ProjectsBusyTx(ctx context.Context, tx *sql.Tx, projectIDs []int
 		args = append(args, id)
 	}
 	var n int
-	err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM plugin_request_projects rp JOIN plugin_requests r ON r.id = rp.request_id
-		WHERE `+activeRequest+` AND r.lease_owner <> '' AND r.lease_until >= $1 AND rp.project_id IN (`+inList(2, len(projectIDs))+`)`, args...).Scan(&n)
+	err := tx.QueryRowContext(ctx, s.bind(`SELECT COUNT(*) FROM plugin_request_projects rp JOIN plugin_requests r ON r.id = rp.request_id
+		WHERE `+activeRequest+` AND r.lease_owner <> '' AND r.lease_until >= ? AND rp.project_id IN (`+inList(len(projectIDs))+`)`), args...).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("projects busy: %w", err)
 	}
@@ -162,7 +162,7 @@ func (s *Store) InsertRequestTx(ctx context.Context, tx *sql.Tx, r NewRequest) (
 		for _, pid := range r.ProjectIDs {
 			args = append(args, pid)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE projects SET in_progress = TRUE WHERE id IN (`+inList(1, len(args))+`)`, args...); err != nil {
+		if _, err := tx.ExecContext(ctx, s.bind(`UPDATE projects SET in_progress = TRUE WHERE id IN (`+inList(len(args))+`)`), args...); err != nil {
 			return 0, fmt.Errorf("mark projects in progress: %w", err)
 		}
 	}
@@ -462,7 +462,10 @@ func (s *Store) ResolveLibrariesTx(ctx context.Context, tx *sql.Tx, orgID int64,
 			for _, i := range idx[start:end] {
 				args = append(args, libs[i].Identity)
 			}
-			rows, err := tx.QueryContext(ctx, `SELECT id, identity FROM libraries WHERE org_id = $1 AND identity IN (`+inList(2, end-start)+`)`, args...)
+			q := s.cachedSQL("liblookup", end-start, func(n int) string {
+				return `SELECT id, identity FROM libraries WHERE org_id = ? AND identity IN (` + inList(n) + `)`
+			})
+			rows, err := tx.QueryContext(ctx, q, args...)
 			if err != nil {
 				return fmt.Errorf("look up libraries: %w", err)
 			}
@@ -492,13 +495,12 @@ func (s *Store) ResolveLibrariesTx(ctx context.Context, tx *sql.Tx, orgID int64,
 		}
 	}
 	if len(create) > 0 {
-		const cols = 14
+		const cols = 15
 		now := nowMillis()
-		per := min(maxBatchRows, (maxParams-1)/cols)
+		per := min(maxBatchRows, maxParams/cols)
 		for start := 0; start < len(create); start += per {
 			end := min(start+per, len(create))
-			args := make([]any, 0, 1+cols*(end-start))
-			args = append(args, orgID)
+			args := make([]any, 0, cols*(end-start))
 			for _, i := range create[start:end] {
 				l := &libs[i]
 				lic := "[]"
@@ -509,12 +511,12 @@ func (s *Store) ResolveLibrariesTx(ctx context.Context, tx *sql.Tx, orgID int64,
 					}
 					lic = string(b)
 				}
-				args = append(args, auth.NewUUID(), l.Identity, l.Filename, l.Name, l.GroupID, l.ArtifactID, l.Version, l.Sha1,
+				args = append(args, orgID, auth.NewUUID(), l.Identity, l.Filename, l.Name, l.GroupID, l.ArtifactID, l.Version, l.Sha1,
 					l.Type, l.Classifier, l.Extension, l.Purl, lic, now)
 			}
-			q := cachedSQL("libins", end-start, func(n int) string {
+			q := s.cachedSQL("libins", end-start, func(n int) string {
 				return `INSERT INTO libraries (org_id, key_uuid, identity, filename, name, group_id, artifact_id, version, sha1, lib_type,
-					classifier, extension, purl, licenses, created_at) VALUES ` + valuesRows(n, cols, "$1, ", 2) +
+					classifier, extension, purl, licenses, created_at) VALUES ` + valuesRows(n, cols) +
 					` ON CONFLICT (org_id, identity) DO NOTHING RETURNING id, identity`
 			})
 			rows, err := tx.QueryContext(ctx, q, args...)
@@ -561,42 +563,45 @@ func (s *Store) ResolveLibrariesTx(ctx context.Context, tx *sql.Tx, orgID int64,
 
 // ApplyChangesTx writes a project's reconciled inventory changes in bulk.
 func (s *Store) ApplyChangesTx(ctx context.Context, tx *sql.Tx, projectID int64, c *inventory.Changes) error {
-	if err := execBatches(ctx, tx, "pldel", projectID, len(c.DeleteRows), 1, func(n int) string {
-		return `DELETE FROM project_libraries WHERE project_id = $1 AND library_id IN (` + inList(2, n) + `)`
+	head := []any{projectID}
+	if err := s.execBatches(ctx, tx, "pldel", head, len(c.DeleteRows), 1, func(n int) string {
+		return `DELETE FROM project_libraries WHERE project_id = ? AND library_id IN (` + inList(n) + `)`
 	}, func(args []any, i int) []any { return append(args, c.DeleteRows[i]) }); err != nil {
 		return fmt.Errorf("delete project libraries: %w", err)
 	}
-	if err := execBatches(ctx, tx, "edel", projectID, len(c.DeleteEdges), 2, func(n int) string {
-		return `DELETE FROM library_edges WHERE project_id = $1 AND (parent_id, child_id) IN (VALUES ` + castRows(n, 2, []string{"BIGINT", "BIGINT"}) + `)`
+	if err := s.execBatches(ctx, tx, "edel", head, len(c.DeleteEdges), 2, func(n int) string {
+		return `DELETE FROM library_edges WHERE project_id = ? AND (parent_id, child_id) IN (VALUES ` + castRows(n, []string{"BIGINT", "BIGINT"}) + `)`
 	}, func(args []any, i int) []any { return append(args, c.DeleteEdges[i].Parent, c.DeleteEdges[i].Child) }); err != nil {
 		return fmt.Errorf("delete edges: %w", err)
 	}
-	if err := execBatches(ctx, tx, "sfdel", projectID, len(c.DeleteFiles), 3, func(n int) string {
-		return `DELETE FROM source_files WHERE project_id = $1 AND (library_id, sha1, path) IN (VALUES ` + castRows(n, 3, []string{"BIGINT", "TEXT", "TEXT"}) + `)`
+	if err := s.execBatches(ctx, tx, "sfdel", head, len(c.DeleteFiles), 3, func(n int) string {
+		return `DELETE FROM source_files WHERE project_id = ? AND (library_id, sha1, path) IN (VALUES ` + castRows(n, []string{"BIGINT", "TEXT", "TEXT"}) + `)`
 	}, func(args []any, i int) []any {
 		f := &c.DeleteFiles[i]
 		return append(args, f.LibraryID, f.Sha1, f.Path)
 	}); err != nil {
 		return fmt.Errorf("delete source files: %w", err)
 	}
-	if err := execBatches(ctx, tx, "plins", projectID, len(c.InsertRows), 5, func(n int) string {
-		return `INSERT INTO project_libraries (project_id, library_id, is_root, scope, match_type, system_path) VALUES ` + valuesRows(n, 5, "$1, ", 2)
+	if err := s.execBatches(ctx, tx, "plins", nil, len(c.InsertRows), 6, func(n int) string {
+		return `INSERT INTO project_libraries (project_id, library_id, is_root, scope, match_type, system_path) VALUES ` + valuesRows(n, 6)
 	}, func(args []any, i int) []any {
 		r := &c.InsertRows[i]
-		return append(args, r.LibraryID, r.Root, r.Scope, r.MatchType, r.SystemPath)
+		return append(args, projectID, r.LibraryID, r.Root, r.Scope, r.MatchType, r.SystemPath)
 	}); err != nil {
 		return fmt.Errorf("insert project libraries: %w", err)
 	}
-	if err := execBatches(ctx, tx, "eins", projectID, len(c.InsertEdges), 2, func(n int) string {
-		return `INSERT INTO library_edges (project_id, parent_id, child_id) VALUES ` + valuesRows(n, 2, "$1, ", 2)
-	}, func(args []any, i int) []any { return append(args, c.InsertEdges[i].Parent, c.InsertEdges[i].Child) }); err != nil {
+	if err := s.execBatches(ctx, tx, "eins", nil, len(c.InsertEdges), 3, func(n int) string {
+		return `INSERT INTO library_edges (project_id, parent_id, child_id) VALUES ` + valuesRows(n, 3)
+	}, func(args []any, i int) []any {
+		return append(args, projectID, c.InsertEdges[i].Parent, c.InsertEdges[i].Child)
+	}); err != nil {
 		return fmt.Errorf("insert edges: %w", err)
 	}
-	if err := execBatches(ctx, tx, "sfins", projectID, len(c.InsertFiles), 4, func(n int) string {
-		return `INSERT INTO source_files (project_id, library_id, sha1, name, path) VALUES ` + valuesRows(n, 4, "$1, ", 2)
+	if err := s.execBatches(ctx, tx, "sfins", nil, len(c.InsertFiles), 5, func(n int) string {
+		return `INSERT INTO source_files (project_id, library_id, sha1, name, path) VALUES ` + valuesRows(n, 5)
 	}, func(args []any, i int) []any {
 		f := &c.InsertFiles[i]
-		return append(args, f.LibraryID, f.Sha1, f.Name, f.Path)
+		return append(args, projectID, f.LibraryID, f.Sha1, f.Name, f.Path)
 	}); err != nil {
 		return fmt.Errorf("insert source files: %w", err)
 	}
@@ -625,7 +630,7 @@ func (s *Store) DeleteUnusedLibrariesTx(ctx context.Context, tx *sql.Tx, orgID i
 			for _, id := range ids[start:end] {
 				args = append(args, id)
 			}
-			rows, err := tx.QueryContext(ctx, `SELECT id FROM libraries WHERE org_id = $1 AND id IN (`+inList(2, end-start)+`) ORDER BY id`+lock, args...)
+			rows, err := tx.QueryContext(ctx, s.bind(`SELECT id FROM libraries WHERE org_id = ? AND id IN (`+inList(end-start)+`) ORDER BY id`)+lock, args...)
 			if err != nil {
 				return fmt.Errorf("lock unused libraries: %w", err)
 			}
@@ -644,8 +649,8 @@ func (s *Store) DeleteUnusedLibrariesTx(ctx context.Context, tx *sql.Tx, orgID i
 		}
 		libraryIDs = locked
 	}
-	err := execBatches(ctx, tx, "libdel", orgID, len(libraryIDs), 1, func(n int) string {
-		return `DELETE FROM libraries WHERE org_id = $1 AND id IN (` + inList(2, n) + `)
+	err := s.execBatches(ctx, tx, "libdel", []any{orgID}, len(libraryIDs), 1, func(n int) string {
+		return `DELETE FROM libraries WHERE org_id = ? AND id IN (` + inList(n) + `)
 			AND NOT EXISTS (SELECT 1 FROM project_libraries pl WHERE pl.library_id = libraries.id)`
 	}, func(args []any, i int) []any { return append(args, libraryIDs[i]) })
 	if err != nil {
@@ -733,29 +738,55 @@ func (s *Store) ProjectLibraryCountTx(ctx context.Context, tx *sql.Tx, projectID
 	return n, nil
 }
 
+// Bulk statements are built with "?" placeholders, each parameter used
+// once in text order, and numbered $1, $2, ... for PostgreSQL by bind.
+// SQLite gets them as plain "?": its numbered and named parameters ($N,
+// ?N) are looked up by a linear scan per parameter, which makes binding a
+// statement of thousands of parameters quadratic.
+
+// bind turns a statement written with "?" placeholders into the backend's.
+func (s *Store) bind(q string) string {
+	if s.dialect.name() == "sqlite" {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + len(q)/4)
+	n := 0
+	for i := 0; i < len(q); i++ {
+		if q[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(q[i])
+	}
+	return b.String()
+}
+
 // execBatches runs a statement over n rows of per parameters each, in
-// batches that stay under the bound-variable limit. $1 is shared (the
-// project ID); build(k) returns the statement for k rows whose parameters
-// start at $2; fill appends row i's parameters.
-func execBatches(ctx context.Context, tx *sql.Tx, key string, shared int64, n, per int, build func(k int) string, fill func(args []any, i int) []any) error {
+// batches that stay under the bound-variable limit. head are the
+// statement's leading parameters; build(k) returns the statement for k rows
+// (with "?" placeholders); fill appends row i's parameters.
+func (s *Store) execBatches(ctx context.Context, tx *sql.Tx, key string, head []any, n, per int, build func(k int) string, fill func(args []any, i int) []any) error {
 	if n == 0 {
 		return nil
 	}
-	batch := min(maxBatchRows, (maxParams-1)/per)
+	batch := min(maxBatchRows, (maxParams-len(head))/per)
 	var full *sql.Stmt
 	defer func() {
 		if full != nil {
 			full.Close()
 		}
 	}()
-	args := make([]any, 0, 1+per*min(batch, n))
+	args := make([]any, 0, len(head)+per*min(batch, n))
 	for start := 0; start < n; start += batch {
 		end := min(start+batch, n)
-		args = append(args[:0], shared)
+		args = append(args[:0], head...)
 		for i := start; i < end; i++ {
 			args = fill(args, i)
 		}
-		q := cachedSQL(key, end-start, build)
+		q := s.cachedSQL(key, end-start, build)
 		var err error
 		if end-start == batch && n > batch {
 			if full == nil {
@@ -774,79 +805,54 @@ func execBatches(ctx context.Context, tx *sql.Tx, key string, shared int64, n, p
 	return nil
 }
 
-var sqlCache sync.Map // key "name/rows" → statement text
+var sqlCache sync.Map // "backend/name/rows" → statement text
 
-func cachedSQL(key string, rows int, build func(int) string) string {
-	k := key + "/" + strconv.Itoa(rows)
+func (s *Store) cachedSQL(key string, rows int, build func(int) string) string {
+	k := s.dialect.name() + "/" + key + "/" + strconv.Itoa(rows)
 	if q, ok := sqlCache.Load(k); ok {
 		return q.(string)
 	}
-	q := build(rows)
+	q := s.bind(build(rows))
 	sqlCache.Store(k, q)
 	return q
 }
 
-// inList returns "$start, $start+1, ..." for n parameters.
-func inList(start, n int) string {
+// inList returns "?, ?, ..." for n parameters.
+func inList(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return strings.Repeat("?, ", n-1) + "?"
+}
+
+// valuesRows returns "(?, ?), (?, ?)" for n rows of cols parameters.
+func valuesRows(n, cols int) string {
+	row := "(" + inList(cols) + ")"
 	var b strings.Builder
-	b.Grow(n * 7)
+	b.Grow(n * (len(row) + 2))
 	for i := 0; i < n; i++ {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteByte('$')
-		b.WriteString(strconv.Itoa(start + i))
+		b.WriteString(row)
 	}
 	return b.String()
 }
 
-// valuesRows returns "(prefix$s, $s+1, ...), (...)" for n rows of cols
-// parameters numbered from start; prefix is repeated at each row's head.
-func valuesRows(n, cols int, prefix string, start int) string {
-	var b strings.Builder
-	b.Grow(n * (len(prefix) + cols*8 + 4))
-	p := start
-	for i := 0; i < n; i++ {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteByte('(')
-		b.WriteString(prefix)
-		for j := 0; j < cols; j++ {
-			if j > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(p))
-			p++
-		}
-		b.WriteByte(')')
+// castRows returns "(CAST(? AS T1), ...), (...)" for n rows: typed, so
+// PostgreSQL compares them with the columns.
+func castRows(n int, types []string) string {
+	parts := make([]string, len(types))
+	for j, t := range types {
+		parts[j] = "CAST(? AS " + t + ")"
 	}
-	return b.String()
-}
-
-// castRows returns "(CAST($2 AS T1), ...), (...)" for n rows, parameters
-// numbered from $2: typed, so PostgreSQL compares them with the columns.
-func castRows(n, cols int, types []string) string {
+	row := "(" + strings.Join(parts, ", ") + ")"
 	var b strings.Builder
-	p := 2
 	for i := 0; i < n; i++ {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteByte('(')
-		for j := 0; j < cols; j++ {
-			if j > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString("CAST($")
-			b.WriteString(strconv.Itoa(p))
-			b.WriteString(" AS ")
-			b.WriteString(types[j])
-			b.WriteByte(')')
-			p++
-		}
-		b.WriteByte(')')
+		b.WriteString(row)
 	}
 	return b.String()
 }
