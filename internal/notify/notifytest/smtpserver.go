@@ -6,10 +6,17 @@ package notifytest
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
@@ -32,6 +39,8 @@ type Message struct {
 	To   []string
 	// AuthUser is who authenticated for it ("" without AUTH).
 	AuthUser string
+	// TLS is whether the session that carried it was encrypted.
+	TLS bool
 	// Raw is the data as received.
 	Raw []byte
 	// Parsed from Raw.
@@ -50,6 +59,9 @@ type Server struct {
 	t        testing.TB
 	username string
 	password string
+	tlsMode  string // "", "starttls" or "tls"
+	tlsCfg   *tls.Config
+	roots    *x509.CertPool
 
 	mu   sync.Mutex
 	msgs []Message
@@ -66,12 +78,24 @@ func WithAuth(username, password string) Option {
 	return func(s *Server) { s.username, s.password = username, password }
 }
 
+// WithTLS gives the server a self-signed certificate for 127.0.0.1 and
+// offers STARTTLS (mode "starttls") or speaks TLS from the first byte (mode
+// "tls"). ClientTLS is the configuration that trusts it.
+func WithTLS(mode string) Option {
+	return func(s *Server) { s.tlsMode = mode }
+}
+
 // Start runs a server on a free loopback port; it stops when the test ends.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	s := &Server{t: t, Host: "127.0.0.1", cond: make(chan struct{})}
 	for _, o := range opts {
 		o(s)
+	}
+	if s.tlsMode != "" {
+		if err := s.makeCert(); err != nil {
+			t.Fatalf("notifytest: %v", err)
+		}
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -83,15 +107,59 @@ func Start(t testing.TB, opts ...Option) *Server {
 	return s
 }
 
+// ClientTLS returns a TLS configuration that trusts the server's
+// certificate (nil without WithTLS).
+func (s *Server) ClientTLS() *tls.Config {
+	if s.roots == nil {
+		return nil
+	}
+	return &tls.Config{RootCAs: s.roots, ServerName: s.Host, MinVersion: tls.VersionTLS12}
+}
+
+// makeCert makes a self-signed certificate for 127.0.0.1.
+func (s *Server) makeCert() error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return fmt.Errorf("key: %w", err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "notifytest"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return fmt.Errorf("certificate: %w", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return fmt.Errorf("certificate: %w", err)
+	}
+	s.roots = x509.NewCertPool()
+	s.roots.AddCert(cert)
+	s.tlsCfg = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}}, MinVersion: tls.VersionTLS12}
+	return nil
+}
+
 // Addr is host:port.
 func (s *Server) Addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) }
 
 // Env is the TALLY_SMTP_* environment that points `tally serve` here.
 func (s *Server) Env() map[string]string {
+	mode := s.tlsMode
+	if mode == "" {
+		mode = "none"
+	}
 	env := map[string]string{
 		"TALLY_SMTP_HOST": s.Host,
 		"TALLY_SMTP_PORT": strconv.Itoa(s.Port),
-		"TALLY_SMTP_TLS":  "none",
+		"TALLY_SMTP_TLS":  mode,
 		"TALLY_SMTP_FROM": "Tally <tally@tally.test>",
 	}
 	if s.username != "" {
@@ -103,8 +171,14 @@ func (s *Server) Env() map[string]string {
 
 func (s *Server) serve(ln net.Listener) {
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
-		return &session{server: s}, nil
+		return &session{server: s, conn: c}, nil
 	}))
+	switch s.tlsMode {
+	case "starttls":
+		srv.TLSConfig = s.tlsCfg
+	case "tls":
+		ln = tls.NewListener(ln, s.tlsCfg)
+	}
 	srv.Domain = "localhost"
 	srv.ReadTimeout = 30 * time.Second
 	srv.WriteTimeout = 30 * time.Second
@@ -192,6 +266,7 @@ func (s *Server) record(m Message) {
 
 type session struct {
 	server   *Server
+	conn     *smtp.Conn
 	authUser string
 	from     string
 	to       []string
@@ -240,7 +315,8 @@ func (se *session) Data(r io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("read data: %w", err)
 	}
-	m := Message{From: se.from, To: append([]string(nil), se.to...), AuthUser: se.authUser, Raw: raw}
+	_, isTLS := se.conn.TLSConnectionState()
+	m := Message{From: se.from, To: append([]string(nil), se.to...), AuthUser: se.authUser, TLS: isTLS, Raw: raw}
 	if err := parse(&m); err != nil {
 		return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "unparsable message: " + err.Error()}
 	}
