@@ -2,9 +2,14 @@ package notify_test
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -209,5 +214,53 @@ func TestEndToEndAgentUploadMailsOnSetup(t *testing.T) {
 	done := waitOutboxState(t, s, "svc-late/email", "SENT", func(m store.OutboxMessage) bool { return m.State == store.OutboxSent })
 	if done.Attempts < 2 {
 		t.Errorf("svc-late sent after %d attempts, want ≥2", done.Attempts)
+	}
+}
+
+// End to end without SMTP: the webhook set with `tally admin set-webhook`
+// receives the signed event; the mail is recorded, logged and left pending.
+func TestEndToEndWebhookWithoutSMTP(t *testing.T) {
+	calls := make(chan hookCall, 4)
+	hook := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		calls <- hookCall{r.Header.Clone(), b}
+		rw.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(hook.Close)
+	s := tallytest.Start(t, tallytest.WithEnv(map[string]string{"TALLY_NOTIFY_POLL": "50ms"}))
+	secret, _ := s.AdminJSON("set-webhook", "--org-token", s.Admin.OrgToken, "--url", hook.URL+"/tally")["secret"].(string)
+	if secret == "" {
+		t.Fatal("set-webhook printed no secret")
+	}
+	s.MustCall(map[string]any{"requestType": "setProjectSetupNotificationConfig", "userKey": s.Admin.UserKey,
+		"orgToken": s.Admin.OrgToken, "action": "ENABLED"})
+	s.CreateProduct("Hooks")
+	token := agentUpload(t, s, "Hooks", "svc-hooked", nil, 2, "")
+	waitFinished(t, s, token)
+
+	var c hookCall
+	select {
+	case c = <-calls:
+	case <-time.After(wait):
+		t.Fatal("no webhook call")
+	}
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(c.header.Get("X-Tally-Timestamp") + "." + string(c.body)))
+	if got, want := c.header.Get("X-Tally-Signature"), "sha256="+hex.EncodeToString(mac.Sum(nil)); got != want {
+		t.Errorf("signature %q, want %q", got, want)
+	}
+	var ev map[string]any
+	if err := json.Unmarshal(c.body, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev["project"] != "svc-hooked" || ev["product"] != "Hooks" || ev["requestToken"] != token || ev["libraries"] != 2.0 {
+		t.Errorf("event %v", ev)
+	}
+	waitOutboxState(t, s, "svc-hooked/webhook", "SENT", func(m store.OutboxMessage) bool { return m.State == store.OutboxSent })
+	if m := outboxOf(t, s)["svc-hooked/email"]; m.State != store.OutboxPending || m.Attempts != 0 {
+		t.Errorf("mail without SMTP: %s after %d attempts, want PENDING", m.State, m.Attempts)
+	}
+	if !strings.Contains(s.Logs(), "mail recorded in the outbox; no SMTP server is configured") {
+		t.Errorf("the recorded mail was not logged:\n%s", s.Logs())
 	}
 }
