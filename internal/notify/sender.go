@@ -151,7 +151,7 @@ func (s *Sender) drain(ctx context.Context) {
 			if !ok {
 				break
 			}
-			if delivered := s.deliver(ctx, m, owner); !delivered && ch == store.ChannelEmail {
+			if retry := s.deliver(ctx, m, owner); retry && ch == store.ChannelEmail {
 				break
 			}
 		}
@@ -167,7 +167,8 @@ func (e *permanentError) Unwrap() error { return e.err }
 func permanent(err error) error { return &permanentError{err} }
 
 // deliver attempts one claimed message and records the outcome; it reports
-// whether the message was delivered.
+// whether the attempt failed for a reason that may pass (the message waits
+// for a retry).
 func (s *Sender) deliver(ctx context.Context, m store.OutboxMessage, owner string) bool {
 	var err error
 	var warning string
@@ -194,13 +195,13 @@ func (s *Sender) deliver(ctx context.Context, m store.OutboxMessage, owner strin
 		} else {
 			log.Info("notification delivered", "to", strings.Join(m.Recipients, ", "))
 		}
-		return true
+		return false
 	case ctx.Err() != nil:
 		// Shutting down: give the attempt back.
 		if rerr := s.store.MarkOutboxRetry(rec, m.ID, owner, "interrupted by shutdown: "+err.Error(), now, now); rerr != nil {
 			log.Error("notification: release on shutdown failed", "err", rerr)
 		}
-		return false
+		return true
 	case errors.As(err, &perm):
 		if rerr := s.store.MarkOutboxFailed(rec, m.ID, owner, err.Error(), now); rerr != nil {
 			log.Error("notification failure not recorded", "err", rerr)
@@ -220,7 +221,7 @@ func (s *Sender) deliver(ctx context.Context, m store.OutboxMessage, owner strin
 			log.Error("notification failure not recorded", "err", rerr)
 		}
 		log.Warn("notification delivery failed; will retry", "err", err, "retry_in", wait.Round(time.Millisecond))
-		return false
+		return true
 	}
 }
 
