@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -46,6 +48,44 @@ type Pipeline struct {
 	opts  Options
 	log   *slog.Logger
 	wake  chan struct{}
+	// recent keeps the payloads of the last requests this process queued,
+	// so its worker need not decode them again from the database.
+	recent recentPayloads
+}
+
+// recentPayloads is a small FIFO of decoded payloads by request token.
+type recentPayloads struct {
+	mu    sync.Mutex
+	byTok map[string]*payload
+	order []string
+}
+
+const maxRecentPayloads = 16
+
+func (r *recentPayloads) put(token string, pl *payload) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.byTok == nil {
+		r.byTok = map[string]*payload{}
+	}
+	if len(r.order) >= maxRecentPayloads {
+		delete(r.byTok, r.order[0])
+		r.order = r.order[1:]
+	}
+	r.byTok[token] = pl
+	r.order = append(r.order, token)
+}
+
+// take returns and forgets the payload of a request, if kept.
+func (r *recentPayloads) take(token string) *payload {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pl := r.byTok[token]
+	if pl != nil {
+		delete(r.byTok, token)
+		r.order = slices.DeleteFunc(r.order, func(t string) bool { return t == token })
+	}
+	return pl
 }
 
 // New returns a pipeline over st.
@@ -253,8 +293,9 @@ func (p *Pipeline) Submit(ctx context.Context, sub Submission) (Result, error) {
 	res := Result{Organization: org.Name, CreatedProjects: []string{}, UpdatedProjects: []string{},
 		ProjectNamesToIDs: map[string]int64{}, ProjectNamesToDetails: map[string]ProjectDetails{}, RequestToken: auth.NewKey()}
 	var body []byte
+	var pl payload
 	if mode != SoftRun {
-		pl := payload{PluginName: sub.PluginName, ScanComment: sub.ScanComment, Projects: make([]inventory.Graph, len(plans))}
+		pl = payload{PluginName: sub.PluginName, ScanComment: sub.ScanComment, Projects: make([]inventory.Graph, len(plans))}
 		for i := range plans {
 			pl.Projects[i] = plans[i].graph
 		}
@@ -263,6 +304,7 @@ func (p *Pipeline) Submit(ctx context.Context, sub Submission) (Result, error) {
 		}
 	}
 	errSoftRun := errors.New("soft run")
+	skipped := false
 	err = p.store.Tx(ctx, func(tx *sql.Tx) error {
 		res.CreatedProjects, res.UpdatedProjects = res.CreatedProjects[:0], res.UpdatedProjects[:0]
 		ids, productID, err := p.resolve(ctx, tx, &sub, plans, &res)
@@ -280,6 +322,7 @@ func (p *Pipeline) Submit(ctx context.Context, sub Submission) (Result, error) {
 		if busy {
 			state = store.RequestSkipped
 		}
+		skipped = busy
 		_, err = p.store.InsertRequestTx(ctx, tx, store.NewRequest{OrgID: sub.OrgID, Token: res.RequestToken, ProductID: productID,
 			ProjectIDs: ids, State: state, UpdateType: mode, Source: sub.Source, Payload: body,
 			RequesterEmail: sub.RequesterEmail, UploadedBy: sub.Principal.Email})
@@ -294,7 +337,10 @@ func (p *Pipeline) Submit(ctx context.Context, sub Submission) (Result, error) {
 		}
 		return Result{}, fmt.Errorf("submit: %w", err)
 	}
-	p.notify()
+	if !skipped {
+		p.recent.put(res.RequestToken, &pl)
+		p.notify()
+	}
 	return res, nil
 }
 

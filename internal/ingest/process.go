@@ -113,9 +113,16 @@ func (p *Pipeline) hook(ctx context.Context, stage string, c *store.Claim) error
 // process stores a claimed request's inventories (one transaction: UPDATED)
 // and then completes it (a second: FINISHED, with the setup hook).
 func (p *Pipeline) process(ctx context.Context, c *store.Claim) error {
-	var pl payload
-	if err := json.Unmarshal(c.Payload, &pl); err != nil {
-		return fmt.Errorf("decode stored payload: %w", err)
+	pl := p.recent.take(c.Token)
+	if pl == nil {
+		raw, err := p.store.RequestPayload(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		pl = &payload{}
+		if err := json.Unmarshal(raw, pl); err != nil {
+			return fmt.Errorf("decode stored payload: %w", err)
+		}
 	}
 	if err := p.hook(ctx, "claimed", c); err != nil {
 		return err
@@ -128,7 +135,7 @@ func (p *Pipeline) process(ctx context.Context, c *store.Claim) error {
 				if pid == 0 || i >= len(pl.Projects) {
 					continue // the project was deleted since
 				}
-				n, gone, err := p.storeProject(ctx, tx, c, pid, &pl, &pl.Projects[i])
+				n, gone, err := p.storeProject(ctx, tx, c, pid, pl, &pl.Projects[i])
 				if err != nil {
 					return err
 				}

@@ -178,7 +178,6 @@ type Claim struct {
 	State          string
 	UpdateType     string
 	Source         string
-	Payload        []byte
 	RequesterEmail string
 	UploadedBy     string
 	Attempts       int
@@ -249,14 +248,12 @@ func (s *Store) ClaimRequest(ctx context.Context, owner string, lease time.Durat
 			return err // another processor won the race: try again later
 		}
 		c = &Claim{ID: id, Owner: owner, Attempts: attempts + 1}
-		var payload string
-		err = tx.QueryRowContext(ctx, `SELECT org_id, token, COALESCE(product_id, 0), state, update_type, source, payload, requester_email, uploaded_by
-			FROM plugin_requests WHERE id = $1`, id).Scan(&c.OrgID, &c.Token, &c.ProductID, &c.State, &c.UpdateType, &c.Source, &payload,
+		err = tx.QueryRowContext(ctx, `SELECT org_id, token, COALESCE(product_id, 0), state, update_type, source, requester_email, uploaded_by
+			FROM plugin_requests WHERE id = $1`, id).Scan(&c.OrgID, &c.Token, &c.ProductID, &c.State, &c.UpdateType, &c.Source,
 			&c.RequesterEmail, &c.UploadedBy)
 		if err != nil {
 			return fmt.Errorf("read claimed request: %w", err)
 		}
-		c.Payload = []byte(payload)
 		prow, err := tx.QueryContext(ctx, `SELECT pos, project_id FROM plugin_request_projects WHERE request_id = $1 ORDER BY pos`, id)
 		if err != nil {
 			return fmt.Errorf("read request projects: %w", err)
@@ -289,6 +286,15 @@ func (s *Store) ClaimRequest(ctx context.Context, owner string, lease time.Durat
 		return nil, fmt.Errorf("claim plugin request: %w", err)
 	}
 	return c, nil
+}
+
+// RequestPayload reads a request's stored payload.
+func (s *Store) RequestPayload(ctx context.Context, id int64) ([]byte, error) {
+	var payload string
+	if err := s.db.QueryRowContext(ctx, `SELECT payload FROM plugin_requests WHERE id = $1`, id).Scan(&payload); err != nil {
+		return nil, fmt.Errorf("read request payload: %w", err)
+	}
+	return []byte(payload), nil
 }
 
 // fenced is the condition that the claim still holds the request.
@@ -609,7 +615,7 @@ func (s *Store) ApplyChangesTx(ctx context.Context, tx *sql.Tx, projectID int64,
 }
 
 // DeleteUnusedLibrariesTx removes those of an organization's given
-// libraries that no project has any more.
+// libraries (IDs of that organization) that no project has any more.
 func (s *Store) DeleteUnusedLibrariesTx(ctx context.Context, tx *sql.Tx, orgID int64, libraryIDs []int64) error {
 	// On PostgreSQL, lock the candidates first, skipping those another
 	// transaction holds: a library some transaction is adding a reference
@@ -649,8 +655,10 @@ func (s *Store) DeleteUnusedLibrariesTx(ctx context.Context, tx *sql.Tx, orgID i
 		}
 		libraryIDs = locked
 	}
-	err := s.execBatches(ctx, tx, "libdel", []any{orgID}, len(libraryIDs), 1, func(n int) string {
-		return `DELETE FROM libraries WHERE org_id = ? AND id IN (` + inList(n) + `)
+	err := s.execBatches(ctx, tx, "libdel", nil, len(libraryIDs), 1, func(n int) string {
+		// By id only: with org_id in the condition SQLite walks every
+		// library of the organization through the (org_id, identity) index.
+		return `DELETE FROM libraries WHERE id IN (` + inList(n) + `)
 			AND NOT EXISTS (SELECT 1 FROM project_libraries pl WHERE pl.library_id = libraries.id)`
 	}, func(args []any, i int) []any { return append(args, libraryIDs[i]) })
 	if err != nil {

@@ -221,4 +221,9 @@ CREATE TABLE webhooks (
 	updated_at BIGINT NOT NULL
 );
 `},
+	// 5: edges by parent, which deleting a library (ON DELETE CASCADE)
+	// searches; without it every removed library scans all edges.
+	{5, `
+CREATE INDEX library_edges_parent ON library_edges (parent_id);
+`},
 }
