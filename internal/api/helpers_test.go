@@ -531,8 +531,13 @@ func (r *rig) seedSourceFile(projectToken string, libID int64, sha1, name, path 
 // seedRequest records a plugin request of a project in a given state.
 func (r *rig) seedRequest(orgToken, productToken, projectToken, requestToken, state string, updatedMillis int64) {
 	r.t.Helper()
-	r.exec(`INSERT INTO plugin_requests (org_id, token, product_id, project_id, state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)`,
-		r.idOf("orgs", orgToken), requestToken, r.idOf("products", productToken), r.idOf("projects", projectToken), state, updatedMillis)
+	// A queued request (IN_PROGRESS, UPDATED) is held under a lease of a
+	// processor that never finishes, so the server's worker does not claim
+	// it (and fail it: it has no payload) while the test compares snapshots.
+	r.exec(`INSERT INTO plugin_requests (org_id, token, product_id, project_id, state, created_at, updated_at, lease_owner, lease_until)
+		VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8)`,
+		r.idOf("orgs", orgToken), requestToken, r.idOf("products", productToken), r.idOf("projects", projectToken), state, updatedMillis,
+		"seeded-by-test", int64(4102444800000)) // 2100-01-01
 }
 
 // req builds a request body.
