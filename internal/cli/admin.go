@@ -22,6 +22,7 @@ func runAdmin(ctx context.Context, args []string, env *environment) error {
 		"rotate-key":  adminRotateKey,
 		"set-inhouse": adminSetInhouse,
 		"set-webhook": adminSetWebhook,
+		"outbox":      adminOutbox,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {

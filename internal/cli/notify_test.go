@@ -135,3 +135,24 @@ func TestAdminSetWebhook(t *testing.T) {
 		t.Errorf("after remove: %v", err)
 	}
 }
+
+func TestAdminOutbox(t *testing.T) {
+	s := tallytest.Start(t)
+	out, err := s.RunCLI("admin", "outbox", "--org-token", s.Admin.OrgToken)
+	if err != nil || strings.TrimSpace(out) != "the outbox is empty" {
+		t.Errorf("empty outbox: %q, %v", out, err)
+	}
+	if rows := s.AdminJSON("outbox", "--org-token", s.Admin.OrgToken)["outbox"]; rows == nil || len(rows.([]any)) != 0 {
+		t.Errorf("empty outbox as JSON: %v", rows)
+	}
+	for _, args := range [][]string{
+		{"--org-token", s.Admin.OrgToken, "--state", "LOST"},
+		{"--org-token", s.Admin.OrgToken, "--limit", "0"},
+		{"--org-token", "unknown"},
+		{},
+	} {
+		if _, err := s.RunCLI(append([]string{"admin", "outbox"}, args...)...); err == nil {
+			t.Errorf("admin outbox %v: no error", args)
+		}
+	}
+}

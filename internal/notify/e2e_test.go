@@ -188,6 +188,20 @@ func TestEndToEndAgentUploadMailsOnSetup(t *testing.T) {
 		t.Errorf("%d messages, want 1", len(mail.Messages()))
 	}
 
+	// `tally admin outbox` shows the same record.
+	listed := s.AdminJSON("outbox", "--org-token", s.Admin.OrgToken)["outbox"].([]any)
+	if len(listed) != 2 {
+		t.Fatalf("admin outbox lists %d rows, want 2: %v", len(listed), listed)
+	}
+	newest, oldest := listed[0].(map[string]any), listed[1].(map[string]any)
+	if newest["state"] != "SENT" || newest["attempts"] != 1.0 || !strings.HasSuffix(newest["subject"].(string), "svc-core") ||
+		oldest["state"] != "SKIPPED" || !strings.Contains(oldest["note"].(string), "no project tag matches") {
+		t.Errorf("admin outbox: %v", listed)
+	}
+	if skipped := s.AdminJSON("outbox", "--org-token", s.Admin.OrgToken, "--state", "skipped")["outbox"].([]any); len(skipped) != 1 {
+		t.Errorf("admin outbox --state skipped: %v", skipped)
+	}
+
 	// A later update of the same project is not a setup: nothing new.
 	again := agentUpload(t, s, "Platform", "svc-core", map[string]string{"team": "core"}, 4, "")
 	waitFinished(t, s, again)

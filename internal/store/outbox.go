@@ -211,6 +211,29 @@ func (s *Store) OutboxOf(ctx context.Context, orgID int64) ([]OutboxMessage, err
 	return out, nil
 }
 
+// OutboxRecent lists an organization's latest outbox messages, newest
+// first, at most limit of them; state "" is any state.
+func (s *Store) OutboxRecent(ctx context.Context, orgID int64, state string, limit int) ([]OutboxMessage, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+outboxColumns+` FROM outbox WHERE org_id = $1 AND ($2 = '' OR state = $2)
+		ORDER BY id DESC LIMIT $3`, orgID, state, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []OutboxMessage
+	for rows.Next() {
+		m, err := scanOutbox(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list outbox: %w", err)
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list outbox: %w", err)
+	}
+	return out, nil
+}
+
 // OutboxMessageByID reads one message.
 func (s *Store) OutboxMessageByID(ctx context.Context, id int64) (OutboxMessage, error) {
 	m, err := scanOutbox(s.db.QueryRowContext(ctx, `SELECT `+outboxColumns+` FROM outbox WHERE id = $1`, id))
