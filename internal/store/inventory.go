@@ -31,7 +31,7 @@ func decodeLicenses(s string) ([]string, error) {
 
 // ProjectInventory returns every library of a project, in keyId order.
 func (s *Store) ProjectInventory(ctx context.Context, projectID int64) ([]inventory.ProjectLibrary, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+libraryColumns+`, pl.is_root, pl.scope, pl.match_type, pl.system_path
+	rows, err := s.query(ctx, `SELECT `+libraryColumns+`, pl.is_root, pl.scope, pl.match_type, pl.system_path
 		FROM project_libraries pl JOIN libraries l ON l.id = pl.library_id
 		WHERE pl.project_id = $1 ORDER BY l.id`, projectID)
 	if err != nil {
@@ -59,7 +59,7 @@ func (s *Store) ProjectInventory(ctx context.Context, projectID int64) ([]invent
 
 // ProjectEdges returns a project's dependency edges.
 func (s *Store) ProjectEdges(ctx context.Context, projectID int64) ([]inventory.Edge, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT parent_id, child_id FROM library_edges WHERE project_id = $1 ORDER BY parent_id, child_id`, projectID)
+	rows, err := s.query(ctx, `SELECT parent_id, child_id FROM library_edges WHERE project_id = $1 ORDER BY parent_id, child_id`, projectID)
 	if err != nil {
 		return nil, fmt.Errorf("project edges: %w", err)
 	}
@@ -82,7 +82,7 @@ func (s *Store) ProjectEdges(ctx context.Context, projectID int64) ([]inventory.
 func (s *Store) LibraryByUUID(ctx context.Context, orgID int64, keyUUID string) (inventory.Library, error) {
 	var l inventory.Library
 	var lic string
-	err := s.db.QueryRowContext(ctx, `SELECT `+libraryColumns+` FROM libraries l WHERE l.org_id = $1 AND l.key_uuid = $2`, orgID, keyUUID).
+	err := s.queryRow(ctx, `SELECT `+libraryColumns+` FROM libraries l WHERE l.org_id = $1 AND l.key_uuid = $2`, orgID, keyUUID).
 		Scan(scanLibrary(&l, &lic)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return inventory.Library{}, ErrNotFound
@@ -99,7 +99,7 @@ func (s *Store) LibraryByUUID(ctx context.Context, orgID int64, keyUUID string) 
 // ProjectHasLibrary reports whether a library is in a project's inventory.
 func (s *Store) ProjectHasLibrary(ctx context.Context, projectID, libraryID int64) (bool, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM project_libraries WHERE project_id = $1 AND library_id = $2`, projectID, libraryID).Scan(&n)
+	err := s.queryRow(ctx, `SELECT COUNT(*) FROM project_libraries WHERE project_id = $1 AND library_id = $2`, projectID, libraryID).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("project has library: %w", err)
 	}
@@ -108,7 +108,7 @@ func (s *Store) ProjectHasLibrary(ctx context.Context, projectID, libraryID int6
 
 // SourceFiles returns the source files of a library in a project.
 func (s *Store) SourceFiles(ctx context.Context, projectID, libraryID int64) ([]inventory.SourceFile, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT sha1, name, path FROM source_files WHERE project_id = $1 AND library_id = $2 ORDER BY name, path, sha1`, projectID, libraryID)
+	rows, err := s.query(ctx, `SELECT sha1, name, path FROM source_files WHERE project_id = $1 AND library_id = $2 ORDER BY name, path, sha1`, projectID, libraryID)
 	if err != nil {
 		return nil, fmt.Errorf("source files: %w", err)
 	}

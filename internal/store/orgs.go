@@ -59,7 +59,7 @@ func (s *Store) CreateOrg(ctx context.Context, name, adminEmail, keyHash string)
 
 // OrgByToken finds an organization by its token.
 func (s *Store) OrgByToken(ctx context.Context, token string) (Org, error) {
-	o, err := scanOrg(s.db.QueryRowContext(ctx, `SELECT `+orgColumns+` FROM orgs WHERE token = $1`, token))
+	o, err := scanOrg(s.queryRow(ctx, `SELECT `+orgColumns+` FROM orgs WHERE token = $1`, token))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Org{}, ErrNotFound
 	}

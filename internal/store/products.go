@@ -71,7 +71,7 @@ func (s *Store) ProductByName(ctx context.Context, orgID int64, name string) (Pr
 }
 
 func (s *Store) oneProduct(ctx context.Context, query string, args ...any) (Product, error) {
-	p, err := scanProduct(s.db.QueryRowContext(ctx, query, args...))
+	p, err := scanProduct(s.queryRow(ctx, query, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Product{}, ErrNotFound
 	}
@@ -83,7 +83,7 @@ func (s *Store) oneProduct(ctx context.Context, query string, args ...any) (Prod
 
 // ProductsByOrg lists an organization's products by name.
 func (s *Store) ProductsByOrg(ctx context.Context, orgID int64) ([]Product, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+productColumns+` FROM products WHERE org_id = $1 ORDER BY name, id`, orgID)
+	rows, err := s.query(ctx, `SELECT `+productColumns+` FROM products WHERE org_id = $1 ORDER BY name, id`, orgID)
 	if err != nil {
 		return nil, fmt.Errorf("list products: %w", err)
 	}

@@ -95,7 +95,7 @@ func (s *Store) ProjectByName(ctx context.Context, productID int64, name string)
 }
 
 func (s *Store) oneProject(ctx context.Context, query string, args ...any) (Project, error) {
-	p, err := scanProject(s.db.QueryRowContext(ctx, query, args...))
+	p, err := scanProject(s.queryRow(ctx, query, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Project{}, ErrNotFound
 	}
@@ -116,7 +116,7 @@ func (s *Store) ProjectsByOrg(ctx context.Context, orgID int64) ([]Project, erro
 }
 
 func (s *Store) listProjects(ctx context.Context, query string, args ...any) ([]Project, error) {
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list projects: %w", err)
 	}

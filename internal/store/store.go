@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // the embedded default backend
@@ -28,6 +29,7 @@ var (
 type Store struct {
 	db      *sql.DB
 	dialect dialect
+	stmts   sync.Map // query text -> *sql.Stmt, see stmtcache.go
 }
 
 // Open opens the database named by dsn and applies pending migrations. dsn
@@ -99,7 +101,10 @@ func openSQLite(ctx context.Context, path string) (*sql.DB, error) {
 }
 
 // Close releases the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.closeStatements()
+	return s.db.Close()
+}
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }

@@ -89,7 +89,7 @@ func (s *Store) ProjectTagsByProduct(ctx context.Context, productID int64) (map[
 }
 
 func (s *Store) tagQuery(ctx context.Context, query string, arg int64) (map[int64]Tags, error) {
-	rows, err := s.db.QueryContext(ctx, query, arg)
+	rows, err := s.query(ctx, query, arg)
 	if err != nil {
 		return nil, fmt.Errorf("read tags: %w", err)
 	}

@@ -139,7 +139,7 @@ func (s *Store) ProductAdminEmails(ctx context.Context, productID int64) ([]stri
 }
 
 func (s *Store) strings(ctx context.Context, query string, args ...any) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query: %w", err)
 	}
@@ -168,7 +168,7 @@ type Principal struct {
 // AuthenticateKey finds the user of a key hash with their roles and whether
 // their organization is active, in one query.
 func (s *Store) AuthenticateKey(ctx context.Context, keyHash string) (Principal, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT u.id, u.org_id, u.email, o.active, r.role, COALESCE(r.product_id, 0)
+	rows, err := s.query(ctx, `SELECT u.id, u.org_id, u.email, o.active, r.role, COALESCE(r.product_id, 0)
 		FROM users u JOIN orgs o ON o.id = u.org_id LEFT JOIN user_roles r ON r.user_id = u.id
 		WHERE u.key_hash = $1`, keyHash)
 	if err != nil {
