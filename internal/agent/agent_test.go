@@ -1,6 +1,8 @@
 package agent_test
 
 import (
+	"crypto/sha1"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"os"
@@ -245,7 +247,8 @@ func diffOf(project string, specs ...string) string {
 		Children       []*dep `json:"children,omitempty"`
 	}
 	mk := func(name string) *dep {
-		sha := strings.Repeat("0", 40-len(name)) + strings.Map(func(r rune) rune { return 'a' + (r % 6) }, name)
+		sum := sha1.Sum([]byte(name))
+		sha := hex.EncodeToString(sum[:])
 		return &dep{GroupID: "org.test", ArtifactID: name, Version: "1.0", Sha1: sha, DependencyType: "MAVEN"}
 	}
 	var roots []*dep
