@@ -25,6 +25,7 @@ type API struct {
 	store    *store.Store
 	log      *slog.Logger
 	handlers map[string]handlerFunc
+	cache    *responseCache
 }
 
 // call is one API request being answered.
@@ -37,7 +38,7 @@ type handlerFunc func(ctx context.Context, c *call) (any, error)
 
 // New returns the JSON API handler.
 func New(st *store.Store, log *slog.Logger) *API {
-	a := &API{store: st, log: log}
+	a := &API{store: st, log: log, cache: newResponseCache(DefaultCacheBytes)}
 	a.handlers = map[string]handlerFunc{
 		// Products.
 		"createProduct":  a.createProduct,

@@ -28,7 +28,9 @@ type projectGraph struct {
 	inHouse  map[int64]bool
 }
 
-func (a *API) loadGraph(ctx context.Context, p store.Project, includeInHouse bool) (*projectGraph, error) {
+// loadGraph loads a project's inventory and edges; libraries matching
+// inHouse patterns are marked for leaving out (nil leaves nothing out).
+func (a *API) loadGraph(ctx context.Context, p store.Project, inHouse []string) (*projectGraph, error) {
 	libs, err := a.store.ProjectInventory(ctx, p.ID)
 	if err != nil {
 		return nil, err
@@ -55,18 +57,48 @@ func (a *API) loadGraph(ctx context.Context, p store.Project, includeInHouse boo
 			g.roots = append(g.roots, id)
 		}
 	}
-	if !includeInHouse {
-		patterns, err := a.store.InhousePatterns(ctx, p.OrgID)
-		if err != nil {
-			return nil, err
-		}
+	if len(inHouse) > 0 {
 		for _, id := range g.order {
-			if inventory.InHouse(&g.libs[id].Library, patterns) {
+			if inventory.InHouse(&g.libs[id].Library, inHouse) {
 				g.inHouse[id] = true
 			}
 		}
 	}
 	return g, nil
+}
+
+// cachedInventoryRead answers an inventory read of the call's project from
+// the response cache, or renders it from the loaded graph and keeps it.
+func (a *API) cachedInventoryRead(ctx context.Context, c *call, requestType string,
+	render func(store.Project, *projectGraph) ([]byte, error)) (any, error) {
+	p, err := a.readableProject(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	includeInHouse, err := c.optBool("includeInHouseData", true)
+	if err != nil {
+		return nil, err
+	}
+	var patterns []string
+	if !includeInHouse {
+		if patterns, err = a.store.InhousePatterns(ctx, p.OrgID); err != nil {
+			return nil, fmt.Errorf("%s: %w", requestType, err)
+		}
+	}
+	key := cacheKey{requestType: requestType, projectID: p.ID, updatedAt: p.UpdatedAt.UnixMilli(), inHouse: inHouseKey(includeInHouse, patterns)}
+	if body, ok := a.cache.get(key); ok {
+		return rawJSON(body), nil
+	}
+	g, err := a.loadGraph(ctx, p, patterns)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", requestType, err)
+	}
+	body, err := render(p, g)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", requestType, err)
+	}
+	a.cache.put(key, body)
+	return rawJSON(body), nil
 }
 
 // appendTree writes ids as a JSON array of libraries, depth first. A
@@ -116,22 +148,12 @@ func (g *projectGraph) appendNodes(b []byte, ids []int64, expanded map[int64]boo
 }
 
 func (a *API) getProjectHierarchy(ctx context.Context, c *call) (any, error) {
-	p, err := a.readableProject(ctx, c)
-	if err != nil {
-		return nil, err
-	}
-	includeInHouse, err := c.optBool("includeInHouseData", true)
-	if err != nil {
-		return nil, err
-	}
-	g, err := a.loadGraph(ctx, p, includeInHouse)
-	if err != nil {
-		return nil, fmt.Errorf("project hierarchy: %w", err)
-	}
-	b := make([]byte, 0, 700*len(g.order)+32)
-	b = append(b, `{"libraries":`...)
-	b = g.appendTree(b, g.roots, make(map[int64]bool, len(g.order)))
-	return rawJSON(append(b, "}\n"...)), nil
+	return a.cachedInventoryRead(ctx, c, "getProjectHierarchy", func(_ store.Project, g *projectGraph) ([]byte, error) {
+		b := make([]byte, 0, 700*len(g.order)+32)
+		b = append(b, `{"libraries":`...)
+		b = g.appendTree(b, g.roots, make(map[int64]bool, len(g.order)))
+		return append(b, "}\n"...), nil
+	})
 }
 
 type inventoryVitals struct {
@@ -143,38 +165,28 @@ type inventoryVitals struct {
 }
 
 func (a *API) getProjectInventory(ctx context.Context, c *call) (any, error) {
-	p, err := a.readableProject(ctx, c)
-	if err != nil {
-		return nil, err
-	}
-	includeInHouse, err := c.optBool("includeInHouseData", true)
-	if err != nil {
-		return nil, err
-	}
-	g, err := a.loadGraph(ctx, p, includeInHouse)
-	if err != nil {
-		return nil, fmt.Errorf("project inventory: %w", err)
-	}
-	vitals, err := encodeSuccess(inventoryVitals{p.ProductName, p.Name, p.Token, p.CreatedAt.Format(inventoryTimeFormat), p.UpdatedAt.Format(inventoryTimeFormat)})
-	if err != nil {
-		return nil, fmt.Errorf("project inventory: %w", err)
-	}
-	b := make([]byte, 0, 700*len(g.order)+256)
-	b = append(b, `{"projectVitals":`...)
-	b = append(b, bytes.TrimSpace(vitals)...)
-	b = append(b, `,"libraries":[`...)
-	more := false
-	for _, id := range g.order {
-		if g.inHouse[id] {
-			continue
+	return a.cachedInventoryRead(ctx, c, "getProjectInventory", func(p store.Project, g *projectGraph) ([]byte, error) {
+		vitals, err := encodeSuccess(inventoryVitals{p.ProductName, p.Name, p.Token, p.CreatedAt.Format(inventoryTimeFormat), p.UpdatedAt.Format(inventoryTimeFormat)})
+		if err != nil {
+			return nil, err
 		}
-		if more {
-			b = append(b, ',')
+		b := make([]byte, 0, 700*len(g.order)+256)
+		b = append(b, `{"projectVitals":`...)
+		b = append(b, bytes.TrimSpace(vitals)...)
+		b = append(b, `,"libraries":[`...)
+		more := false
+		for _, id := range g.order {
+			if g.inHouse[id] {
+				continue
+			}
+			if more {
+				b = append(b, ',')
+			}
+			more = true
+			b = append(appendLibraryFields(b, g.libs[id]), '}')
 		}
-		more = true
-		b = append(appendLibraryFields(b, g.libs[id]), '}')
-	}
-	return rawJSON(append(b, "]}\n"...)), nil
+		return append(b, "]}\n"...), nil
+	})
 }
 
 func (a *API) getProjectState(ctx context.Context, c *call) (any, error) {
@@ -282,7 +294,7 @@ func (a *API) getProjectLibraryDependencies(ctx context.Context, c *call) (any, 
 	if err != nil {
 		return nil, err
 	}
-	g, err := a.loadGraph(ctx, p, true)
+	g, err := a.loadGraph(ctx, p, nil)
 	if err != nil {
 		return nil, fmt.Errorf("library dependencies: %w", err)
 	}
