@@ -456,14 +456,14 @@ func TestEndpointErrors(t *testing.T) {
 	}
 }
 
-// TestUploadLarge uploads a generated SBOM of 5,000 components (1.5 MB) with a
+// TestUploadLarge uploads a generated SBOM of 10,000 components (3 MB) with a
 // progress bar and checks every library and edge arrived.
 func TestUploadLarge(t *testing.T) {
 	if testing.Short() {
 		t.Skip("large upload")
 	}
 	s := tallytest.Start(t)
-	const n = 5_000
+	const n = 10_000
 	data, all := sbom.GenerateBOM(t, n, 30, 0, 11)
 	file := filepath.Join(t.TempDir(), "large.cdx.json")
 	if err := os.WriteFile(file, data, 0o600); err != nil {
