@@ -49,7 +49,7 @@ func updateForm(orgToken, userKey, product, updateType, diff string) url.Values 
 }
 
 // gzipBase64 encodes a diff the way the Java agents do.
-func gzipBase64(t *testing.T, plain []byte) string {
+func gzipBase64(t testing.TB, plain []byte) string {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
