@@ -1,7 +1,7 @@
 package sbom
 
 import (
-	"bytes"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
@@ -19,8 +19,11 @@ import (
 // dependencies (and nested components) are the roots. The dependencies
 // section gives the edges; refs it names that are no component are ignored.
 func parseCycloneDX(data []byte, limits Limits) (*BOM, error) {
+	// The library's JSON decoder reads its input into memory and unmarshals
+	// it into the BOM model; the document is in memory already, so it is
+	// unmarshalled into the same model without that copy.
 	var bom cdx.BOM
-	if err := cdx.NewBOMDecoder(bytes.NewReader(data), cdx.BOMFileFormatJSON).Decode(&bom); err != nil {
+	if err := json.Unmarshal(data, &bom); err != nil {
 		if errors.Is(err, cdx.ErrInvalidSpecVersion) {
 			return nil, &Error{Code: CodeUnsupported, Message: "unsupported CycloneDX specVersion (1.0 to 1.7 are known)", Err: err}
 		}
