@@ -37,6 +37,10 @@ type Options struct {
 	MaxAttempts int
 	// Owner names this processor in request leases (default: random).
 	Owner string
+	// Retention is how long ended requests (FINISHED, FAILED, SKIPPED) are
+	// kept for getRequestState (default 30 days); the worker deletes older
+	// ones once an hour.
+	Retention time.Duration
 	// Hook, for tests, runs at each processing stage ("claimed", "loaded",
 	// "reconciled", "updated"); an error aborts the attempt.
 	Hook func(ctx context.Context, stage, requestToken string) error
@@ -101,6 +105,9 @@ func New(st *store.Store, opts Options) *Pipeline {
 	}
 	if opts.Poll <= 0 {
 		opts.Poll = time.Second
+	}
+	if opts.Retention <= 0 {
+		opts.Retention = 30 * 24 * time.Hour
 	}
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = 3

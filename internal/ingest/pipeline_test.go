@@ -369,3 +369,43 @@ func TestUnusedLibrariesRemoved(t *testing.T) {
 		t.Errorf("project two's library changed: %+v -> %+v", before, after)
 	}
 }
+
+// An ended request keeps no payload; past the retention it is deleted.
+func TestPayloadClearedAndOldRequestsPruned(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	p := New(e.st, Options{})
+	stop := run(p)
+	res := e.submit(t, p, "", chain("svc", "a", 3))
+	e.waitState(t, res.RequestToken, store.RequestFinished)
+	stop()
+	var payload string
+	if err := e.st.DB().QueryRow(`SELECT payload FROM plugin_requests WHERE token = $1`, res.RequestToken).Scan(&payload); err != nil {
+		t.Fatal(err)
+	}
+	if payload != "" {
+		t.Errorf("a FINISHED request keeps a payload of %d bytes", len(payload))
+	}
+	// A worker whose retention is shorter than the request's age deletes
+	// it when it starts.
+	time.Sleep(2 * time.Millisecond)
+	p2 := New(e.st, Options{Retention: time.Millisecond})
+	defer run(p2)()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := e.st.RequestByToken(ctx, e.org.ID, res.RequestToken)
+		if errors.Is(err, store.ErrNotFound) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("old request not pruned")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := e.names(t, res.ProjectNamesToIDs["svc"]); len(got) != 3 {
+		t.Errorf("pruning a request touched the inventory: %v", got)
+	}
+}

@@ -20,7 +20,12 @@ import (
 func (p *Pipeline) Run(ctx context.Context) error {
 	poll := time.NewTicker(p.opts.Poll)
 	defer poll.Stop()
+	var pruned time.Time
 	for {
+		if time.Since(pruned) >= time.Hour {
+			pruned = time.Now()
+			p.prune(ctx)
+		}
 		for ctx.Err() == nil {
 			did, err := p.processNext(ctx)
 			if err != nil {
@@ -238,4 +243,25 @@ func (p *Pipeline) storeProject(ctx context.Context, tx *sql.Tx, c *store.Claim,
 		return 0, nil, err
 	}
 	return ch.Libraries, ch.Left, nil
+}
+
+// prune deletes ended requests older than the retention, in slices so as
+// not to hold the database long.
+func (p *Pipeline) prune(ctx context.Context) {
+	before := time.Now().Add(-p.opts.Retention)
+	for ctx.Err() == nil {
+		n, err := p.store.PruneRequests(ctx, before, 1000)
+		if err != nil {
+			if ctx.Err() == nil {
+				p.log.WarnContext(ctx, "ingest: pruning old requests failed", "err", err)
+			}
+			return
+		}
+		if n > 0 {
+			p.log.InfoContext(ctx, "ingest: pruned old requests", "count", n)
+		}
+		if n < 1000 {
+			return
+		}
+	}
 }

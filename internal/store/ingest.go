@@ -145,6 +145,9 @@ func (s *Store) InsertRequestTx(ctx context.Context, tx *sql.Tx, r NewRequest) (
 	if len(r.ProjectIDs) > 0 {
 		first = r.ProjectIDs[0]
 	}
+	if r.State != RequestInProgress {
+		r.Payload = nil // never processed: nothing to keep
+	}
 	var id int64
 	err := tx.QueryRowContext(ctx, `INSERT INTO plugin_requests (org_id, token, product_id, project_id, state, update_type, source, payload,
 		requester_email, uploaded_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id`,
@@ -288,7 +291,23 @@ func (s *Store) ClaimRequest(ctx context.Context, owner string, lease time.Durat
 	return c, nil
 }
 
-// RequestPayload reads a request's stored payload.
+// PruneRequests deletes requests that ended (FINISHED, FAILED, SKIPPED)
+// before the given time, at most limit of them; it returns how many.
+func (s *Store) PruneRequests(ctx context.Context, before time.Time, limit int) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM plugin_requests WHERE id IN (SELECT id FROM plugin_requests
+		WHERE state IN ('FINISHED', 'FAILED', 'SKIPPED') AND updated_at < $1 ORDER BY id LIMIT $2)`, before.UnixMilli(), limit)
+	if err != nil {
+		return 0, fmt.Errorf("prune requests: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("prune requests: %w", err)
+	}
+	return n, nil
+}
+
+// RequestPayload reads a request's stored payload (kept until the request
+// ends).
 func (s *Store) RequestPayload(ctx context.Context, id int64) ([]byte, error) {
 	var payload string
 	if err := s.db.QueryRowContext(ctx, `SELECT payload FROM plugin_requests WHERE id = $1`, id).Scan(&payload); err != nil {
@@ -342,8 +361,8 @@ func (s *Store) FailRequest(ctx context.Context, c *Claim, reason string) error 
 }
 
 func failTx(ctx context.Context, tx *sql.Tx, id int64, reason string, now int64) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE plugin_requests SET state = $1, failure_reason = $2, lease_owner = '', lease_until = 0, updated_at = $3
-		WHERE id = $4`, RequestFailed, reason, now, id); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE plugin_requests SET state = $1, failure_reason = $2, lease_owner = '', lease_until = 0, updated_at = $3,
+		payload = '' WHERE id = $4`, RequestFailed, reason, now, id); err != nil {
 		return fmt.Errorf("fail request: %w", err)
 	}
 	return settleProjects(ctx, tx, id, "", now)
@@ -702,7 +721,7 @@ func (s *Store) MarkRequestUpdatedTx(ctx context.Context, tx *sql.Tx, c *Claim) 
 // setup this completes: those that had never finished an update before.
 func (s *Store) FinishRequestTx(ctx context.Context, tx *sql.Tx, c *Claim) ([]Project, error) {
 	now := nowMillis()
-	res, err := tx.ExecContext(ctx, `UPDATE plugin_requests SET state = $4, updated_at = $5, lease_owner = '', lease_until = 0`+fenced,
+	res, err := tx.ExecContext(ctx, `UPDATE plugin_requests SET state = $4, updated_at = $5, lease_owner = '', lease_until = 0, payload = ''`+fenced,
 		c.ID, c.Owner, c.Attempts, RequestFinished, now)
 	if err := checkFenced(res, err, "finish request"); err != nil {
 		return nil, err
