@@ -56,7 +56,7 @@ flags:
 	fs.StringVar(&o.updateType, "update-type", "", "OVERRIDE (default: the project's inventory becomes the SBOM's), APPEND, REMOVE or SOFT_RUN")
 	fs.StringVar(&o.comment, "comment", "", "scan comment")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the server's whole answer as JSON")
-	fs.BoolVar(&o.wait, "wait", false, "wait until the request is processed (FINISHED, FAILED or SKIPPED)")
+	fs.BoolVar(&o.wait, "wait", false, "wait until the request is processed (FINISHED, FAILED or SKIPPED; no wait for SOFT_RUN)")
 	fs.DurationVar(&o.waitTimeout, "wait-timeout", 10*time.Minute, "how long --wait waits")
 	fs.DurationVar(&o.pollInterval, "poll-interval", time.Second, "how often --wait asks for the request state")
 	fs.StringVar(&o.progress, "progress", "auto", "progress bar on standard error: auto (on a terminal, for files of 1 MiB or more), always or never")
@@ -181,7 +181,11 @@ func runUpload(ctx context.Context, args []string, env *environment) error {
 		name, res.SBOM.Format, res.SBOM.SpecVersion, res.SBOM.Components, res.SBOM.Edges, res.Project, o.product)
 
 	state := ""
-	if o.wait {
+	softRun := strings.EqualFold(strings.TrimSpace(o.updateType), "SOFT_RUN")
+	if softRun {
+		fmt.Fprintln(env.stderr, "tally: SOFT_RUN: the SBOM was checked; nothing was queued or stored")
+	}
+	if o.wait && !softRun {
 		if state, err = waitForRequest(ctx, o, res.RequestToken, env); err != nil {
 			return err
 		}
@@ -253,6 +257,10 @@ func waitForRequest(ctx context.Context, o *uploadOptions, token string, env *en
 		switch st.RequestState {
 		case "FINISHED", "FAILED", "SKIPPED":
 			return st.RequestState, nil
+		case "UNKNOWN":
+			// The request was durably queued before the upload was
+			// answered, so the server does not lose track of it.
+			return "", fmt.Errorf("upload: the server does not know request %s", token)
 		}
 		select {
 		case <-ctx.Done():

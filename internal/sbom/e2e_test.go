@@ -515,3 +515,47 @@ func TestRefusedBeforeBody(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// TestSoftRun: SOFT_RUN checks the SBOM and stores nothing; --wait does not
+// wait for a request that was never queued.
+func TestSoftRun(t *testing.T) {
+	s := tallytest.Start(t)
+	products := func() []byte {
+		return s.CallRaw(map[string]any{"requestType": "getAllProducts", "userKey": s.Admin.UserKey, "orgToken": s.Admin.OrgToken})
+	}
+	before := products()
+	out, stderr, err := upload(s, nil, append(adminFlags(s), "--product", "Trial", "--project", "dry", "--update-type", "SOFT_RUN",
+		"--wait", "--wait-timeout", "1m", filepath.Join("testdata", "inventory-service.spdx.json"))...)
+	if err != nil {
+		t.Fatalf("upload: %v\n%s", err, stderr)
+	}
+	if strings.TrimSpace(out) == "" || !strings.Contains(stderr, "SOFT_RUN") {
+		t.Errorf("stdout %q, stderr %q", out, stderr)
+	}
+	if diff := cmp.Diff(string(before), string(products())); diff != "" {
+		t.Errorf("SOFT_RUN created a product:\n%s", diff)
+	}
+}
+
+// TestUpdateTypes: the SBOM replaces the project's inventory by default,
+// and APPEND adds to it, as agent updates do.
+func TestUpdateTypes(t *testing.T) {
+	s := tallytest.Start(t)
+	res := uploadAndWait(t, s, "shop-backend.cdx.json", "--product", "Shop", "--project", "p")
+	token := projectToken(t, res, "p")
+	count := func() int {
+		inv := call[struct{ Libraries []lib }](t, s, map[string]any{"requestType": "getProjectInventory", "projectToken": token})
+		return len(inv.Libraries)
+	}
+	if n := count(); n != 14 {
+		t.Fatalf("after the CycloneDX upload: %d libraries, want 14", n)
+	}
+	uploadAndWait(t, s, "inventory-service.spdx.json", "--product", "Shop", "--project", "p", "--update-type", "APPEND")
+	if n := count(); n != 14+6 {
+		t.Errorf("after APPEND of the SPDX document: %d libraries, want 20", n)
+	}
+	uploadAndWait(t, s, "inventory-service.spdx.json", "--product", "Shop", "--project-token", token)
+	if n := count(); n != 6 {
+		t.Errorf("after OVERRIDE with the SPDX document: %d libraries, want 6", n)
+	}
+}
