@@ -445,6 +445,17 @@ func TestEndpointErrors(t *testing.T) {
 	if status != 200 || m["project"] != "shop-backend" {
 		t.Fatalf("upload without project: %d %v", status, m)
 	}
+	// No project and no subject to name it after.
+	status, m = post(t, s, "product=Locked", admin, strings.NewReader(`{"bomFormat":"CycloneDX","specVersion":"1.6","components":[{"type":"library","name":"a","version":"1"}]}`))
+	if status != 400 || errorCode(m) != "invalid_request" || !strings.Contains(fmt.Sprint(m), "missing query parameter project") {
+		t.Errorf("upload without any project name: %d %v", status, m)
+	}
+	// What the pipeline refuses in the converted inventory is a 422.
+	long := strings.Repeat("x", 5000)
+	status, m = post(t, s, "product=Locked&project=long", admin, strings.NewReader(`{"bomFormat":"CycloneDX","specVersion":"1.6","components":[{"type":"library","name":"`+long+`","version":"1"}]}`))
+	if status != 422 || errorCode(m) != "invalid_inventory" || !strings.Contains(fmt.Sprint(m), "Invalid diff") {
+		t.Errorf("upload with a 5000-byte name: %d %v", status, m)
+	}
 	// A GET is not an upload.
 	resp, err := http.Get(s.URL + sbom.Path)
 	if err != nil {
