@@ -239,7 +239,7 @@ func TestUploadSPDXWithEnvironment(t *testing.T) {
 	if strings.Contains(reqToken, "\n") || reqToken == "" {
 		t.Fatalf("stdout is not one request token: %q", out)
 	}
-	if !strings.Contains(stderr, "FINISHED") || !strings.Contains(stderr, `project "inventory-service"`) {
+	if !strings.Contains(stderr, "FINISHED") || !strings.Contains(stderr, `project "inventory-service"`) || strings.Contains(stderr, "\r") {
 		t.Errorf("stderr = %q", stderr)
 	}
 	prods := call[struct {
@@ -353,7 +353,8 @@ func TestBadUploads(t *testing.T) {
 		name, file, want string
 		args             []string
 	}{
-		{"not JSON", write("bom.xml", []byte(`<?xml version="1.0"?><bom xmlns="http://cyclonedx.org/schema/bom/1.5"/>`)), "HTTP 422, invalid_sbom): the document is not valid JSON", nil},
+		{"not JSON", write("bom.txt", []byte("lodash 4.17.21\n")), "HTTP 422, invalid_sbom): the document is not valid JSON", nil},
+		{"XML", write("bom.xml", []byte(`<?xml version="1.0"?><bom xmlns="http://cyclonedx.org/schema/bom/1.5"/>`)), "HTTP 422, unsupported_format): XML documents", nil},
 		{"wrong format", write("package.json", []byte(`{"name":"app","dependencies":{"lodash":"^4"}}`)), "HTTP 422, unsupported_format", nil},
 		{"SPDX 3", write("spdx3.json", []byte(`{"@context":"https://spdx.org/rdf/3.0.1/spdx-context.jsonld","@graph":[]}`)), "SPDX 3", nil},
 		{"truncated", write("cut.json", []byte(`{"bomFormat":"CycloneDX","specVersion":"1.5","components":[{"name":`)), "invalid_sbom", nil},

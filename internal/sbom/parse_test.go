@@ -299,7 +299,9 @@ func TestParseErrors(t *testing.T) {
 		message   string
 	}{
 		{"empty", "  \n", Limits{}, CodeInvalid, "empty"},
-		{"not JSON", "<bom/>", Limits{}, CodeInvalid, "not valid JSON"},
+		{"not JSON", "bom", Limits{}, CodeInvalid, "not valid JSON"},
+		{"XML", "\n<bom/>", Limits{}, CodeUnsupported, "XML documents"},
+		{"tag-value", "SPDXVersion: SPDX-2.3\nDataLicense: CC0-1.0\n", Limits{}, CodeUnsupported, "tag-value"},
 		{"truncated", `{"bomFormat":"CycloneDX","specVersion":"1.5","components":[`, Limits{}, CodeInvalid, "not valid JSON"},
 		{"array", `[1,2,3]`, Limits{}, CodeUnsupported, "not a JSON object"},
 		{"other JSON", `{"name":"x","dependencies":{}}`, Limits{}, CodeUnsupported, "not a CycloneDX"},

@@ -144,6 +144,13 @@ func Parse(data []byte, limits Limits) (*BOM, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, invalid(nil, "the document is empty")
 	}
+	trimmed := bytes.TrimSpace(data)
+	switch {
+	case trimmed[0] == '<':
+		return nil, &Error{Code: CodeUnsupported, Message: "XML documents (CycloneDX XML, SPDX RDF) are not supported; send CycloneDX JSON or SPDX JSON"}
+	case bytes.HasPrefix(trimmed, []byte("SPDXVersion:")):
+		return nil, &Error{Code: CodeUnsupported, Message: "SPDX tag-value documents are not supported; send SPDX JSON"}
+	}
 	var s sniff
 	if err := json.Unmarshal(data, &s); err != nil {
 		var typeErr *json.UnmarshalTypeError
