@@ -141,10 +141,10 @@ type sniff struct {
 func Parse(data []byte, limits Limits) (*BOM, error) {
 	limits = limits.withDefaults()
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a UTF-8 byte order mark
-	if len(bytes.TrimSpace(data)) == 0 {
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 {
 		return nil, invalid(nil, "the document is empty")
 	}
-	trimmed := bytes.TrimSpace(data)
 	switch {
 	case trimmed[0] == '<':
 		return nil, &Error{Code: CodeUnsupported, Message: "XML documents (CycloneDX XML, SPDX RDF) are not supported; send CycloneDX JSON or SPDX JSON"}
