@@ -1,8 +1,10 @@
 package inventory
 
 import (
+	"cmp"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -495,5 +497,31 @@ func Reconcile(cur, reported *State, mode string) Changes {
 			c.InsertFiles = append(c.InsertFiles, f)
 		}
 	}
+	// In key order: deterministic, and B-tree inserts in key order touch
+	// each page once instead of splitting pages at random.
+	slices.Sort(c.DeleteRows)
+	slices.Sort(c.Left)
+	slices.SortFunc(c.InsertRows, func(a, b Row) int { return cmp.Compare(a.LibraryID, b.LibraryID) })
+	slices.SortFunc(c.InsertEdges, compareEdges)
+	slices.SortFunc(c.DeleteEdges, compareEdges)
+	slices.SortFunc(c.InsertFiles, compareFiles)
+	slices.SortFunc(c.DeleteFiles, compareFiles)
 	return c
+}
+
+func compareEdges(a, b Edge) int {
+	if c := cmp.Compare(a.Parent, b.Parent); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Child, b.Child)
+}
+
+func compareFiles(a, b FileRow) int {
+	if c := cmp.Compare(a.LibraryID, b.LibraryID); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Sha1, b.Sha1); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Path, b.Path)
 }

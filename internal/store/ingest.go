@@ -520,13 +520,21 @@ func (s *Store) ResolveLibrariesTx(ctx context.Context, tx *sql.Tx, orgID int64,
 		}
 	}
 	if len(create) > 0 {
+		// New libraries in identity order, with their new keyUuids sorted:
+		// both unique indexes then take their inserts in key order.
+		slices.SortFunc(create, func(a, b int) int { return strings.Compare(libs[a].Identity, libs[b].Identity) })
+		uuids := make([]string, len(create))
+		for i := range uuids {
+			uuids[i] = auth.NewUUID()
+		}
+		slices.Sort(uuids)
 		const cols = 15
 		now := nowMillis()
 		per := min(maxBatchRows, maxParams/cols)
 		for start := 0; start < len(create); start += per {
 			end := min(start+per, len(create))
 			args := make([]any, 0, cols*(end-start))
-			for _, i := range create[start:end] {
+			for k, i := range create[start:end] {
 				l := &libs[i]
 				lic := "[]"
 				if len(l.Licenses) > 0 {
@@ -536,7 +544,7 @@ func (s *Store) ResolveLibrariesTx(ctx context.Context, tx *sql.Tx, orgID int64,
 					}
 					lic = string(b)
 				}
-				args = append(args, orgID, auth.NewUUID(), l.Identity, l.Filename, l.Name, l.GroupID, l.ArtifactID, l.Version, l.Sha1,
+				args = append(args, orgID, uuids[start+k], l.Identity, l.Filename, l.Name, l.GroupID, l.ArtifactID, l.Version, l.Sha1,
 					l.Type, l.Classifier, l.Extension, l.Purl, lic, now)
 			}
 			q := s.cachedSQL("libins", end-start, func(n int) string {
