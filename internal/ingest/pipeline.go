@@ -313,7 +313,10 @@ func (p *Pipeline) Submit(ctx context.Context, sub Submission) (Result, error) {
 	errSoftRun := errors.New("soft run")
 	skipped := false
 	err = p.store.Tx(ctx, func(tx *sql.Tx) error {
+		// The store may run this again after a retryable error.
 		res.CreatedProjects, res.UpdatedProjects = res.CreatedProjects[:0], res.UpdatedProjects[:0]
+		clear(res.ProjectNamesToIDs)
+		clear(res.ProjectNamesToDetails)
 		ids, productID, err := p.resolve(ctx, tx, &sub, plans, &res)
 		if err != nil {
 			return err
