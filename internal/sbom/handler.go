@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/tallyhq/tally/internal/auth"
 	"github.com/tallyhq/tally/internal/ingest"
@@ -53,7 +54,15 @@ type HandlerOptions struct {
 	MaxConcurrent int
 	// Limits bound the conversion (defaults: the pipeline's defaults).
 	Limits Limits
+	// BodyTimeout bounds the time to receive a document
+	// (DefaultBodyTimeout), so that slow senders cannot hold the
+	// conversion slots.
+	BodyTimeout time.Duration
 }
+
+// DefaultBodyTimeout is the default of HandlerOptions.BodyTimeout: 64 MiB
+// at half a megabyte a second.
+const DefaultBodyTimeout = 2 * time.Minute
 
 // Handler serves POST /sbom: an SBOM upload, queued on the pipeline.
 type Handler struct {
@@ -72,6 +81,9 @@ func NewHandler(p Pipeline, opts HandlerOptions) *Handler {
 	}
 	if opts.MaxConcurrent <= 0 {
 		opts.MaxConcurrent = DefaultMaxConcurrent
+	}
+	if opts.BodyTimeout <= 0 {
+		opts.BodyTimeout = DefaultBodyTimeout
 	}
 	opts.Limits = opts.Limits.withDefaults()
 	return &Handler{pipeline: p, opts: opts, slots: make(chan struct{}, opts.MaxConcurrent)}
@@ -168,6 +180,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// Not every ResponseWriter supports deadlines; the server's does.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.opts.BodyTimeout))
 	data, status, err := h.readBody(w, r)
 	if err != nil {
 		code := CodeBadRequest
