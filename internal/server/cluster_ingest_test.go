@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -68,8 +69,20 @@ func postAgent(client *http.Client, s *tallytest.Server, admin tallytest.Credent
 }
 
 // postLibraries uploads an OVERRIDE update that sets project p to the pool
-// libraries libs.
+// libraries libs and returns the request token.
 func postLibraries(client *http.Client, s *tallytest.Server, admin tallytest.Credentials, product string, p int, libs []int) (string, error) {
+	r, err := uploadLibraries(client, s, admin, product, p, libs)
+	return r.RequestToken, err
+}
+
+// agentReply is the /agent envelope, with its data decoded.
+type agentReply struct {
+	RequestToken    string
+	CreatedProjects []string
+	UpdatedProjects []string
+}
+
+func uploadLibraries(client *http.Client, s *tallytest.Server, admin tallytest.Credentials, product string, p int, libs []int) (agentReply, error) {
 	var deps []map[string]any
 	for _, k := range libs {
 		deps = append(deps, clusterLib(k))
@@ -79,7 +92,7 @@ func postLibraries(client *http.Client, s *tallytest.Server, admin tallytest.Cre
 		"dependencies": deps,
 	}})
 	if err != nil {
-		return "", err
+		return agentReply{}, err
 	}
 	form := url.Values{
 		"type":         {"UPDATE"},
@@ -94,22 +107,30 @@ func postLibraries(client *http.Client, s *tallytest.Server, admin tallytest.Cre
 	}
 	resp, err := client.PostForm(s.URL+"/agent", form)
 	if err != nil {
-		return "", fmt.Errorf("POST /agent: %w", err)
+		return agentReply{}, fmt.Errorf("POST /agent: %w", err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return "", fmt.Errorf("POST /agent: %w", err)
+		return agentReply{}, fmt.Errorf("POST /agent: %w", err)
 	}
 	var env struct {
 		Status       int    `json:"status"`
 		Message      string `json:"message"`
+		Data         string `json:"data"`
 		RequestToken string `json:"requestToken"`
 	}
 	if err := json.Unmarshal(b, &env); err != nil || env.Status != 1 || env.RequestToken == "" {
-		return "", fmt.Errorf("POST /agent %s: HTTP %d: %s", clusterProject(p), resp.StatusCode, b)
+		return agentReply{}, fmt.Errorf("POST /agent %s: HTTP %d: %s", clusterProject(p), resp.StatusCode, b)
 	}
-	return env.RequestToken, nil
+	var data struct {
+		CreatedProjects []string `json:"createdProjects"`
+		UpdatedProjects []string `json:"updatedProjects"`
+	}
+	if err := json.Unmarshal([]byte(env.Data), &data); err != nil {
+		return agentReply{}, fmt.Errorf("POST /agent: data is not JSON: %w: %q", err, env.Data)
+	}
+	return agentReply{env.RequestToken, data.CreatedProjects, data.UpdatedProjects}, nil
 }
 
 func TestClusterProcessesEveryRequestOnce(t *testing.T) {
@@ -418,6 +439,58 @@ func TestClusterLibraryHandOver(t *testing.T) {
 		t.Errorf("%d libraries left, want the 2 in use", n)
 	}
 }
+
+// Agents whose first uploads name the same new product and project reach
+// several servers at once: each upload creates the product and project it
+// does not find. On PostgreSQL all but one of them used to fail ("Unexpected
+// error": the unique constraint, reported once the first had committed);
+// now every upload is accepted, exactly one reports the project created,
+// and one product and one project exist.
+func TestClusterFirstUploadsOfANewProject(t *testing.T) {
+	servers := tallytest.StartCluster(t, 3)
+	admin := servers[0].Admin
+	client := &http.Client{Timeout: time.Minute}
+	const uploads = 12
+	replies := together(uploads, func(i int) error {
+		r, err := uploadLibraries(client, servers[i%len(servers)], admin, "Brand new", 0, []int{i})
+		if err != nil {
+			return err
+		}
+		if len(r.CreatedProjects)+len(r.UpdatedProjects) != 1 {
+			return fmt.Errorf("upload %d: created %v, updated %v: want the one project", i, r.CreatedProjects, r.UpdatedProjects)
+		}
+		if len(r.CreatedProjects) == 1 {
+			return errCreated
+		}
+		return nil
+	})
+	created := 0
+	for _, err := range replies {
+		switch {
+		case errors.Is(err, errCreated):
+			created++
+		case err != nil:
+			t.Error(err)
+		}
+	}
+	if created != 1 {
+		t.Errorf("%d uploads report the project created, want 1", created)
+	}
+	m := servers[1].MustCall(map[string]any{"requestType": "getAllProducts", "userKey": admin.UserKey, "orgToken": admin.OrgToken})
+	if n := len(m["products"].([]any)); n != 1 {
+		t.Errorf("%d products, want 1: %v", n, m)
+	}
+	projectToken(t, servers[2], admin, "Brand new", clusterProject(0))
+	var n int
+	if err := openDB(t, servers[0].DB).QueryRow(`SELECT COUNT(*) FROM projects`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("%d projects, want 1", n)
+	}
+}
+
+var errCreated = errors.New("created")
 
 func projectToken(t *testing.T, s *tallytest.Server, admin tallytest.Credentials, product, name string) string {
 	t.Helper()

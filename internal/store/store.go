@@ -167,15 +167,31 @@ func (s *Store) Exclusive(ctx context.Context, name string, fn func() error) err
 }
 
 // tx runs fn in a transaction, committing when it returns nil. On
-// PostgreSQL a transaction that the database aborted for a deadlock or a
-// serialization failure is run again from the start (a few times, after a
-// short random pause), so fn must have no effects outside the transaction
-// other than setting its results.
+// PostgreSQL a transaction is run again from the start (after a short random
+// pause) when the database aborted it for a deadlock or a serialization
+// failure, or when it failed on a row another transaction changed under it
+// (see isRetryable), a few times; and once when it hit a unique constraint:
+// PostgreSQL reports that only after the transaction that inserted the same
+// key committed, so a transaction that looked a row up, did not find it and
+// inserted it (get or create, as an agent's first upload does for its
+// product and project) fails where SQLite, one writer at a time, would have
+// found the row. Run again, it finds it; a true duplicate fails again and is
+// reported. So fn must have no effects outside the transaction other than
+// setting its results.
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	const attempts = 6
+	uniqueRetried := false
 	for i := 1; ; i++ {
 		err := s.tx1(ctx, fn)
-		if err == nil || i == attempts || !s.dialect.isRetryable(err) {
+		if err == nil || i == attempts {
+			return err
+		}
+		switch {
+		case s.dialect.isRetryable(err):
+		case s.dialect.name() == "postgres" && !uniqueRetried &&
+			(errors.Is(err, ErrConflict) || s.dialect.isUniqueViolation(err)):
+			uniqueRetried = true
+		default:
 			return err
 		}
 		pause := time.Duration(i*(5+rand.IntN(20))) * time.Millisecond
