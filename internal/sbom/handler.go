@@ -206,7 +206,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	size := int64(len(data))
-	data = nil // the conversion is all that is needed from here on
 
 	projectToken := strings.TrimSpace(q.Get("projectToken"))
 	project := strings.TrimSpace(q.Get("project"))
