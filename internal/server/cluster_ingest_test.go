@@ -492,6 +492,64 @@ func TestClusterFirstUploadsOfANewProject(t *testing.T) {
 
 var errCreated = errors.New("created")
 
+// A project is deleted through one server (which removes the libraries no
+// project uses any more) while another server stores an upload that gives
+// one of those libraries to another project. The other project must keep
+// it, and no unused library may be left.
+func TestClusterDeleteProjectWhileUploading(t *testing.T) {
+	servers := tallytest.StartCluster(t, 2)
+	admin := servers[0].Admin
+	const product = "Churn"
+	servers[0].CreateProduct(product)
+	client := &http.Client{Timeout: time.Minute}
+	api := newAPIClient(servers[0])
+	const rounds = 25
+	for j := 1; j <= rounds; j++ {
+		// Project 2 (a new one each round) gets library j ...
+		tok, err := postLibraries(client, servers[0], admin, product, 2, []int{j})
+		if err == nil {
+			err = waitFinished(api, admin, tok)
+		}
+		if err != nil {
+			t.Fatalf("round %d: %v", j, err)
+		}
+		doomed := projectToken(t, servers[0], admin, product, clusterProject(2))
+		// ... and is deleted while project 1 moves from library j-1 to j.
+		errs := together(2, func(i int) error {
+			if i == 0 {
+				m, err := api.call(map[string]any{"requestType": "deleteProject", "userKey": admin.UserKey, "projectToken": doomed})
+				if err == nil && m["errorCode"] != nil {
+					err = fmt.Errorf("deleteProject: %v", m)
+				}
+				return err
+			}
+			tok, err := postLibraries(client, servers[1], admin, product, 1, []int{j})
+			if err == nil {
+				err = waitFinished(newAPIClient(servers[1]), admin, tok)
+			}
+			return err
+		})
+		for _, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: %v", j, err)
+			}
+		}
+		tok1 := projectToken(t, servers[1], admin, product, clusterProject(1))
+		m := servers[1].MustCall(map[string]any{"requestType": "getProjectInventory", "userKey": admin.UserKey, "projectToken": tok1})
+		libs := m["libraries"].([]any)
+		if want := clusterLib(j)["artifactId"]; len(libs) != 1 || libs[0].(map[string]any)["artifactId"] != want {
+			t.Fatalf("round %d: project 1 holds %v, want only %v", j, libs, want)
+		}
+	}
+	var n int
+	if err := openDB(t, servers[0].DB).QueryRow(`SELECT COUNT(*) FROM libraries`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("%d libraries left, want the 1 in use", n)
+	}
+}
+
 func projectToken(t *testing.T, s *tallytest.Server, admin tallytest.Credentials, product, name string) string {
 	t.Helper()
 	m := s.MustCall(map[string]any{"requestType": "getAllProducts", "userKey": admin.UserKey, "orgToken": admin.OrgToken})

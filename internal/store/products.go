@@ -109,7 +109,7 @@ func (s *Store) DeleteProduct(ctx context.Context, p Product) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM products WHERE id = $1`, p.ID); err != nil {
 			return fmt.Errorf("delete product: %w", err)
 		}
-		return deleteUnusedLibraries(ctx, tx, p.OrgID)
+		return deleteUnusedLibraries(ctx, tx, s, p.OrgID)
 	})
 	if err != nil {
 		return fmt.Errorf("delete product %q: %w", p.Name, err)
@@ -118,12 +118,28 @@ func (s *Store) DeleteProduct(ctx context.Context, p Product) error {
 }
 
 // deleteUnusedLibraries removes libraries of an organization that no project
-// has in its inventory, so deletes leave nothing orphaned.
-func deleteUnusedLibraries(ctx context.Context, tx *sql.Tx, orgID int64) error {
-	_, err := tx.ExecContext(ctx, `DELETE FROM libraries WHERE org_id = $1
+// has in its inventory, so deletes leave nothing orphaned. The candidates go
+// through DeleteUnusedLibrariesTx, which on PostgreSQL locks them before
+// deleting, so that a reference another server is adding at that moment is
+// not removed by the ON DELETE CASCADE.
+func deleteUnusedLibraries(ctx context.Context, tx *sql.Tx, s *Store, orgID int64) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM libraries WHERE org_id = $1
 		AND NOT EXISTS (SELECT 1 FROM project_libraries pl WHERE pl.library_id = libraries.id)`, orgID)
 	if err != nil {
-		return fmt.Errorf("delete unused libraries: %w", err)
+		return fmt.Errorf("find unused libraries: %w", err)
 	}
-	return nil
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return fmt.Errorf("find unused libraries: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("find unused libraries: %w", err)
+	}
+	return s.DeleteUnusedLibrariesTx(ctx, tx, orgID, ids)
 }

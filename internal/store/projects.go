@@ -145,7 +145,7 @@ func (s *Store) DeleteProject(ctx context.Context, p Project) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE products SET updated_at = $1 WHERE id = $2`, nowMillis(), p.ProductID); err != nil {
 			return fmt.Errorf("touch product: %w", err)
 		}
-		return deleteUnusedLibraries(ctx, tx, p.OrgID)
+		return deleteUnusedLibraries(ctx, tx, s, p.OrgID)
 	})
 	if err != nil {
 		return fmt.Errorf("delete project %q: %w", p.Name, err)
