@@ -130,6 +130,14 @@ func dependencyType(purlType string) string {
 // from the type. Maven libraries also get type (the packaging, "jar" by
 // default), classifier and the file name Maven gives them.
 func applyPurl(d *inventory.DependencyInfo, p purl) {
+	if p.Type == "golang" {
+		// A Go module's major version suffix is part of its name:
+		// github.com/jackc/pgx/v5 is groupId github.com/jackc, artifactId
+		// pgx/v5 (not v5).
+		if i := strings.LastIndex(p.Namespace, "/"); i >= 0 && isMajorSuffix(p.Name) {
+			p.Namespace, p.Name = p.Namespace[:i], p.Namespace[i+1:]+"/"+p.Name
+		}
+	}
 	d.DependencyType = dependencyType(p.Type)
 	if p.Namespace != "" {
 		d.GroupID = p.Namespace
@@ -152,4 +160,18 @@ func applyPurl(d *inventory.DependencyInfo, p purl) {
 			d.Filename = f + "." + d.Type
 		}
 	}
+}
+
+// isMajorSuffix reports whether s is a Go module major version suffix (v2,
+// v3, ...).
+func isMajorSuffix(s string) bool {
+	if len(s) < 2 || s[0] != 'v' {
+		return false
+	}
+	for _, c := range s[1:] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
