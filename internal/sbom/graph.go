@@ -124,15 +124,14 @@ func (g *graph) tree() ([]inventory.DependencyInfo, error) {
 			}
 		}
 	}
+	// The named roots, then the libraries without parents; the kept edges
+	// form a DAG, so these reach every library. One breadth-first walk from
+	// all of them at once places each library at its least depth.
 	for _, r := range g.roots {
 		addRoot(r)
 	}
-	bfs()
-	// What the named roots do not reach: its own roots are the libraries
-	// without parents (every parent of an unreached library is unreached,
-	// and the kept edges form a DAG, so they reach all of it).
 	for i := 0; i < n; i++ {
-		if level[i] == -1 && indeg[i] == 0 {
+		if indeg[i] == 0 {
 			addRoot(i)
 		}
 	}
