@@ -159,3 +159,11 @@ func TestParseByteSize(t *testing.T) {
 		}
 	}
 }
+
+func TestServeRefusesBadSBOMLimit(t *testing.T) {
+	env, _ := testEnv(map[string]string{"TALLY_SBOM_MAX_BYTES": "lots"})
+	err := runServe(t.Context(), []string{"--addr", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "tally.db")}, env)
+	if err == nil || !strings.Contains(err.Error(), `--sbom-max-bytes: "lots" is not a positive size`) {
+		t.Errorf("err = %v", err)
+	}
+}
