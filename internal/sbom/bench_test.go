@@ -1,6 +1,7 @@
 package sbom
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -52,7 +53,7 @@ func generateSPDX(t testing.TB, n int, seed uint64) []byte {
 
 func TestGeneratedSPDX(t *testing.T) {
 	const n = 5_000
-	bom, err := Parse(generateSPDX(t, n, 5), Limits{})
+	bom, err := Parse(context.Background(), generateSPDX(t, n, 5), Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +74,7 @@ func BenchmarkParseCycloneDX(b *testing.B) {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			for b.Loop() {
-				if _, err := Parse(data, Limits{}); err != nil {
+				if _, err := Parse(context.Background(), data, Limits{}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -87,7 +88,7 @@ func BenchmarkParseSPDX(b *testing.B) {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			for b.Loop() {
-				if _, err := Parse(data, Limits{}); err != nil {
+				if _, err := Parse(context.Background(), data, Limits{}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -1,8 +1,10 @@
 package sbom
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -18,7 +20,7 @@ import (
 // the subject, the project itself: it is no library, and its direct
 // dependencies (and nested components) are the roots. The dependencies
 // section gives the edges; refs it names that are no component are ignored.
-func parseCycloneDX(data []byte, limits Limits) (*BOM, error) {
+func parseCycloneDX(ctx context.Context, data []byte, limits Limits) (*BOM, error) {
 	// The library's JSON decoder reads its input into memory and unmarshals
 	// it into the BOM model; the document is in memory already, so it is
 	// unmarshalled into the same model without that copy.
@@ -132,6 +134,9 @@ func parseCycloneDX(data []byte, limits Limits) (*BOM, error) {
 		}
 	}
 
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("convert CycloneDX: %w", err)
+	}
 	deps, err := g.tree()
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package sbom
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -19,7 +20,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"bomFormat":"CycloneDX","specVersion":"1.4","components":[{"bom-ref":"a","name":"a","purl":"pkg:/@"}],"dependencies":[{"ref":"a","dependsOn":["a"]}]}`))
 	f.Add([]byte(`{"spdxVersion":"SPDX-2.2","SPDXID":"SPDXRef-DOCUMENT","packages":[{"SPDXID":"SPDXRef-a","name":"a"}],"relationships":[{"spdxElementId":"SPDXRef-a","relationshipType":"CONTAINS","relatedSpdxElement":"SPDXRef-a"}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		bom, err := Parse(data, Limits{MaxComponents: 2000, MaxEntries: 5000, MaxDepth: 50})
+		bom, err := Parse(context.Background(), data, Limits{MaxComponents: 2000, MaxEntries: 5000, MaxDepth: 50})
 		if err != nil {
 			if _, ok := AsError(err); !ok {
 				t.Fatalf("error %v is no *Error", err)

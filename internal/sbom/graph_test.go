@@ -2,6 +2,7 @@ package sbom
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -107,7 +108,7 @@ func TestLargeGeneratedBOM(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			data, all := generateBOM(t, n, 40, tc.backEdges, 7)
 			t.Logf("generated %d bytes, %d edges", len(data), len(all))
-			bom, err := Parse(data, Limits{})
+			bom, err := Parse(context.Background(), data, Limits{})
 			if err != nil {
 				t.Fatal(err)
 			}

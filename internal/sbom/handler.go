@@ -191,7 +191,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, status, code, "%v", err)
 		return
 	}
-	bom, err := Parse(data, h.opts.Limits)
+	bom, err := Parse(ctx, data, h.opts.Limits)
 	if err != nil {
 		if e, ok := AsError(err); ok {
 			status := http.StatusUnprocessableEntity
@@ -200,6 +200,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			h.fail(w, r, status, e.Code, "%s", e.Error())
 			return
+		}
+		if ctx.Err() != nil {
+			return // the client is gone
 		}
 		h.opts.Logger.ErrorContext(ctx, "sbom parse failed", "err", err)
 		h.fail(w, r, http.StatusInternalServerError, CodeInternal, "the document could not be processed")

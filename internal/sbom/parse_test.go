@@ -2,7 +2,9 @@ package sbom
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -23,7 +25,7 @@ func parseFile(t *testing.T, name string) *BOM {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bom, err := Parse(data, Limits{})
+	bom, err := Parse(context.Background(), data, Limits{})
 	if err != nil {
 		t.Fatalf("Parse %s: %v", name, err)
 	}
@@ -253,7 +255,7 @@ func TestSPDXWithoutSubject(t *testing.T) {
 	"relationships":[{"spdxElementId":"SPDXRef-DOCUMENT","relationshipType":"DESCRIBES","relatedSpdxElement":"SPDXRef-b"},
 	                 {"spdxElementId":"SPDXRef-a","relationshipType":"DESCRIBED_BY","relatedSpdxElement":"SPDXRef-DOCUMENT"},
 	                 {"spdxElementId":"SPDXRef-a","relationshipType":"DEPENDS_ON","relatedSpdxElement":"SPDXRef-b"}]}`
-	bom, err := Parse([]byte(doc), Limits{})
+	bom, err := Parse(context.Background(), []byte(doc), Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +281,7 @@ func TestSPDX22(t *testing.T) {
 	            {"SPDXID":"SPDXRef-x","name":"x","versionInfo":"9","downloadLocation":"NONE","licenseConcluded":"MIT",
 	             "checksums":[{"algorithm":"SHA1","checksumValue":"0123456789abcdef0123456789abcdef01234567"}]}],
 	"relationships":[{"spdxElementId":"SPDXRef-app","relationshipType":"DEPENDS_ON","relatedSpdxElement":"SPDXRef-x"}]}`
-	bom, err := Parse([]byte(doc), Limits{})
+	bom, err := Parse(context.Background(), []byte(doc), Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +323,7 @@ func TestParseErrors(t *testing.T) {
 			"dependencies":[{"ref":"a","dependsOn":["b"]},{"ref":"b","dependsOn":["c"]}]}`, Limits{MaxDepth: 2}, CodeTooLarge, "3 levels deep"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			bom, err := Parse([]byte(tc.doc), tc.limits)
+			bom, err := Parse(context.Background(), []byte(tc.doc), tc.limits)
 			if err == nil {
 				t.Fatalf("Parse succeeded: %+v", bom)
 			}
@@ -338,7 +340,7 @@ func TestParseErrors(t *testing.T) {
 
 func TestByteOrderMark(t *testing.T) {
 	doc := append([]byte("\xef\xbb\xbf"), `{"bomFormat":"CycloneDX","specVersion":"1.6","components":[{"type":"library","name":"a","version":"1"}]}`...)
-	bom, err := Parse(doc, Limits{})
+	bom, err := Parse(context.Background(), doc, Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,7 +351,7 @@ func TestByteOrderMark(t *testing.T) {
 
 func TestComponentsWithoutIdentity(t *testing.T) {
 	doc := `{"bomFormat":"CycloneDX","specVersion":"1.5","components":[{"type":"library","name":""},{"type":"library","name":"ok","version":"1"}]}`
-	bom, err := Parse([]byte(doc), Limits{})
+	bom, err := Parse(context.Background(), []byte(doc), Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,7 +380,7 @@ func TestMarshalRoundTrip(t *testing.T) {
 func TestMalformedSHA1(t *testing.T) {
 	doc := `{"bomFormat":"CycloneDX","specVersion":"1.5","components":[{"type":"library","name":"a","version":"1",
 	"hashes":[{"alg":"SHA-1","content":"not-a-sha1"},{"alg":"SHA-256","content":"ABCDEF"}]}]}`
-	bom, err := Parse([]byte(doc), Limits{})
+	bom, err := Parse(context.Background(), []byte(doc), Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -407,5 +409,17 @@ func TestToolGeneratedBOM(t *testing.T) {
 	// written with its children here, at its least depth.
 	if diff := cmp.Diff([]string{"pgpassfile@v1.0.0", "pgservicefile@v0.0.0-20240606120523-5a60cdf6a761", "puddle/v2@v2.2.3", "sync@v0.24.0", "text@v0.41.0"}, names(pgx.Children)); diff != "" {
 		t.Errorf("pgx children (-want +got):\n%s", diff)
+	}
+}
+
+func TestParseCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	data, err := os.ReadFile(filepath.Join("testdata", "inventory-service.spdx.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Parse(ctx, data, Limits{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want context.Canceled", err)
 	}
 }

@@ -8,6 +8,7 @@ package sbom
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -138,7 +139,8 @@ type sniff struct {
 }
 
 // Parse reads a CycloneDX JSON or SPDX 2.x JSON document and converts it.
-func Parse(data []byte, limits Limits) (*BOM, error) {
+// The conversion stops with ctx's error when ctx ends.
+func Parse(ctx context.Context, data []byte, limits Limits) (*BOM, error) {
 	limits = limits.withDefaults()
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a UTF-8 byte order mark
 	trimmed := bytes.TrimSpace(data)
@@ -169,9 +171,9 @@ func Parse(data []byte, limits Limits) (*BOM, error) {
 		if *s.BOMFormat != "CycloneDX" {
 			return nil, &Error{Code: CodeUnsupported, Message: fmt.Sprintf("bomFormat %q is not CycloneDX", *s.BOMFormat)}
 		}
-		return parseCycloneDX(data, limits)
+		return parseCycloneDX(ctx, data, limits)
 	case s.SPDXVersion != nil:
-		return parseSPDX(data, *s.SPDXVersion, limits)
+		return parseSPDX(ctx, data, *s.SPDXVersion, limits)
 	case s.Context != nil:
 		return nil, &Error{Code: CodeUnsupported, Message: "JSON-LD documents (SPDX 3) are not supported; send SPDX 2.3 JSON or CycloneDX JSON"}
 	default:

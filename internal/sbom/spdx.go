@@ -2,7 +2,9 @@ package sbom
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"path"
 	"strings"
 
@@ -43,7 +45,7 @@ var spdxEdgeKinds = map[string]int{
 // one package and that package has dependencies or contents, it is the
 // subject, the project itself: no library, its direct dependencies are the
 // roots. Otherwise the described packages are the first roots.
-func parseSPDX(data []byte, version string, limits Limits) (*BOM, error) {
+func parseSPDX(ctx context.Context, data []byte, version string, limits Limits) (*BOM, error) {
 	var doc spdx.Document
 	switch version {
 	case "SPDX-2.3":
@@ -221,6 +223,9 @@ func parseSPDX(data []byte, version string, limits Limits) (*BOM, error) {
 		}
 	}
 
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("convert SPDX: %w", err)
+	}
 	deps, err := g.tree()
 	if err != nil {
 		return nil, err
