@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,7 +23,7 @@ type uploadOptions struct {
 	product, project, projectToken string
 	productVersion, updateType     string
 	comment                        string
-	jsonOut, wait                  bool
+	jsonOut, wait, gzip            bool
 	waitTimeout, pollInterval      time.Duration
 	progress                       string
 	file                           string
@@ -56,6 +57,7 @@ flags:
 	fs.StringVar(&o.updateType, "update-type", "", "OVERRIDE (default: the project's inventory becomes the SBOM's), APPEND, REMOVE or SOFT_RUN")
 	fs.StringVar(&o.comment, "comment", "", "scan comment")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the server's whole answer as JSON")
+	fs.BoolVar(&o.gzip, "gzip", false, "compress the document on the way (Content-Encoding: gzip)")
 	fs.BoolVar(&o.wait, "wait", false, "wait until the request is processed (FINISHED, FAILED or SKIPPED; no wait for SOFT_RUN)")
 	fs.DurationVar(&o.waitTimeout, "wait-timeout", 10*time.Minute, "how long --wait waits")
 	fs.DurationVar(&o.pollInterval, "poll-interval", time.Second, "how often --wait asks for the request state")
@@ -143,11 +145,16 @@ func runUpload(ctx context.Context, args []string, env *environment) error {
 		body = &progressReader{r: body, bar: bar}
 	}
 
+	if o.gzip {
+		body = gzipStream(body)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.uploadURL(), body)
 	if err != nil {
 		return fmt.Errorf("upload: %w", err)
 	}
-	if size >= 0 {
+	if o.gzip {
+		req.Header.Set("Content-Encoding", "gzip")
+	} else if size >= 0 {
 		req.ContentLength = size
 	}
 	req.Header.Set("Content-Type", "application/json")
@@ -268,6 +275,20 @@ func waitForRequest(ctx context.Context, o *uploadOptions, token string, env *en
 		case <-time.After(o.pollInterval):
 		}
 	}
+}
+
+// gzipStream compresses r as it is read.
+func gzipStream(r io.Reader) io.Reader {
+	pr, pw := io.Pipe()
+	go func() {
+		zw := gzip.NewWriter(pw)
+		_, err := io.Copy(zw, r)
+		if cerr := zw.Close(); err == nil {
+			err = cerr
+		}
+		pw.CloseWithError(err)
+	}()
+	return pr
 }
 
 // isTerminal reports whether w is a terminal (a character device), without

@@ -566,8 +566,8 @@ func TestUpdateTypes(t *testing.T) {
 	if n := count(); n != 14+6 {
 		t.Errorf("after APPEND of the SPDX document: %d libraries, want 20", n)
 	}
-	uploadAndWait(t, s, "inventory-service.spdx.json", "--product", "Shop", "--project-token", token)
+	uploadAndWait(t, s, "inventory-service.spdx.json", "--product", "Shop", "--project-token", token, "--gzip")
 	if n := count(); n != 6 {
-		t.Errorf("after OVERRIDE with the SPDX document: %d libraries, want 6", n)
+		t.Errorf("after OVERRIDE with the SPDX document (gzip-compressed): %d libraries, want 6", n)
 	}
 }
