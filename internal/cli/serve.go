@@ -77,7 +77,7 @@ func runServe(ctx context.Context, args []string, env *environment) error {
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	fmt.Fprintf(env.stdout, "tally: listening on http://%s\n", ln.Addr())
-	logger.Info("server started", "addr", ln.Addr().String(), "db", *db)
+	logger.Info("server started", "addr", ln.Addr().String(), "db", store.Redact(*db))
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

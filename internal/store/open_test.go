@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -131,5 +132,26 @@ func TestNamesSortTheSameOnBothBackends(t *testing.T) {
 	want := []string{"10", "9", "Beta", "Zeta", "_x", "alpha", "beta", "émile"}
 	if !slices.Equal(got, want) {
 		t.Errorf("products in order %q, want %q", got, want)
+	}
+}
+
+// Database URLs carry passwords: messages and logs show them hidden.
+func TestRedactAndOpenErrorsHidePasswords(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://tally:s3cret@db.example:5432/tally?sslmode=verify-full": "postgres://tally:xxxxx@db.example:5432/tally?sslmode=verify-full",
+		"postgresql://tally@db.example/tally":                               "postgresql://tally@db.example/tally",
+		"./tally-data/tally.db":                                             "./tally-data/tally.db",
+	} {
+		if got := store.Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+	// Nothing listens on port 1 of the loopback address.
+	_, err := store.Open(context.Background(), "postgres://tally:s3cret@127.0.0.1:1/tally?connect_timeout=5")
+	if err == nil {
+		t.Fatal("open on a closed port succeeded")
+	}
+	if strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("the error shows the password: %v", err)
 	}
 }

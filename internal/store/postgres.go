@@ -50,6 +50,10 @@ func openPostgres(ctx context.Context, dsn string) (*sql.DB, error) {
 
 var passwordRE = regexp.MustCompile(`://([^:/@]*):[^@/]*@`)
 
+// Redact returns dsn with the password of a database URL hidden, for logs
+// and messages; a SQLite path is returned as it is.
+func Redact(dsn string) string { return redactDSN(dsn) }
+
 // redactDSN hides the password of a URL for messages and logs.
 func redactDSN(dsn string) string {
 	return passwordRE.ReplaceAllString(dsn, "://$1:xxxxx@")
