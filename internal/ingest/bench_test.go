@@ -160,3 +160,26 @@ func rawInsert(st *store.Store, orgID, projectID int64, g *inventory.Graph) erro
 		return nil
 	})
 }
+
+// BenchmarkIngestMany300: many 300-library projects queued at once and
+// processed (the --scale load), per request.
+func BenchmarkIngestMany300(b *testing.B) { benchmarkMany(b, 300) }
+func BenchmarkIngestMany1(b *testing.B)   { benchmarkMany(b, 1) }
+
+func benchmarkMany(b *testing.B, n int) {
+	pool := synth.NewPool(synth.Maven, 20000, 3)
+	infos := make([]inventory.ProjectInfo, b.N)
+	for i := range infos {
+		infos[i] = pool.NewProject(fmt.Sprintf("svc-%d", i), n, uint64(i)).ProjectInfo()
+	}
+	e := newEnv(b)
+	p := New(e.st, Options{})
+	b.ResetTimer()
+	for i := range infos {
+		if _, err := p.Submit(context.Background(), e.submission("", infos[i])); err != nil {
+			b.Fatal(err)
+		}
+	}
+	drain(b, p)
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "libs/s")
+}
