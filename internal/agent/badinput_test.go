@@ -73,6 +73,14 @@ func TestBadInputRefusedStoreUnchanged(t *testing.T) {
 	if _, err := st.CreateOrg(ctx, "Other", "admin@other.test", auth.HashKey(otherKey)); err != nil {
 		t.Fatal(err)
 	}
+	inactiveKey := auth.NewKey()
+	inactive, err := st.CreateOrg(ctx, "Inactive", "admin@inactive.test", auth.HashKey(inactiveKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetOrgActive(ctx, inactive.ID, false); err != nil {
+		t.Fatal(err)
+	}
 	product, err := st.CreateProduct(ctx, org.ID, "Existing")
 	if err != nil {
 		t.Fatal(err)
@@ -116,6 +124,7 @@ func TestBadInputRefusedStoreUnchanged(t *testing.T) {
 	}
 	cases := map[string]tc{
 		"bad org token":         {base(func(f url.Values) { f.Set("token", "nope") }), "Illegal arguments", "Bad org token"},
+		"inactive org":          {base(func(f url.Values) { f.Set("token", inactive.Token); f.Set("userKey", inactiveKey) }), "Illegal arguments", "inactive"},
 		"missing org token":     {base(func(f url.Values) { f.Del("token") }), "Illegal arguments", "org token"},
 		"missing user key":      {base(func(f url.Values) { f.Del("userKey") }), "Invalid User Key", ""},
 		"unknown user key":      {base(func(f url.Values) { f.Set("userKey", auth.NewKey()) }), "Invalid User Key", ""},

@@ -24,7 +24,8 @@ type Options struct {
 	// SetupHook, when set, is told of each project whose first update
 	// reached FINISHED, inside the transaction that marks it so.
 	SetupHook SetupHook
-	// Limits bound what one submission may carry (defaults: DefaultLimits).
+	// Limits bound what one submission may carry; zero fields take
+	// inventory.DefaultLimits.
 	Limits inventory.Limits
 	// Lease is how long a processor holds a claimed request before another
 	// may take it over (default 60s); the processor renews it while it works.
@@ -97,8 +98,14 @@ func New(st *store.Store, opts Options) *Pipeline {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.Limits == (inventory.Limits{}) {
-		opts.Limits = inventory.DefaultLimits
+	if opts.Limits.MaxLibraries <= 0 {
+		opts.Limits.MaxLibraries = inventory.DefaultLimits.MaxLibraries
+	}
+	if opts.Limits.MaxDepth <= 0 {
+		opts.Limits.MaxDepth = inventory.DefaultLimits.MaxDepth
+	}
+	if opts.Limits.MaxProjects <= 0 {
+		opts.Limits.MaxProjects = inventory.DefaultLimits.MaxProjects
 	}
 	if opts.Lease <= 0 {
 		opts.Lease = 60 * time.Second
