@@ -164,37 +164,55 @@ func TestQueuedInOrder(t *testing.T) {
 	}
 }
 
-// A processor stopped mid-request (inside its transaction) commits
-// nothing; a new processor on the reopened database finishes the request.
+// A processor stopped mid-request commits nothing more; a new processor on
+// the reopened database finishes the request. Stopped inside the storing
+// transaction, nothing is stored; stopped after it (UPDATED), the
+// inventory is there and only the finishing step runs again.
 func TestStopMidRequestAndRestart(t *testing.T) {
-	e := newEnv(t)
-	b := newBlocker("reconciled")
-	p1 := New(e.st, Options{Hook: b.hook, Owner: "first"})
-	stop1 := run(p1)
-	res := e.submit(t, p1, "", chain("svc", "a", 4))
-	<-b.reached
-	stop1() // the worker's context ends while it holds the request
-	if st := e.state(t, res.RequestToken); st != store.RequestInProgress {
-		t.Fatalf("interrupted request is %s", st)
-	}
-	proj := e.project(t, res, "svc")
-	if got := e.names(t, proj.ID); len(got) != 0 {
-		t.Fatalf("an interrupted request stored %v", got)
-	}
-	// Restart: a new store handle and processor on the same file.
-	if err := e.st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	st2, err := store.Open(context.Background(), e.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.st = st2
-	p2 := New(st2, Options{Owner: "second"})
-	defer run(p2)()
-	e.waitState(t, res.RequestToken, store.RequestFinished)
-	if got := e.names(t, proj.ID); !slices.Equal(got, []string{"a0", "a1", "a2", "a3"}) {
-		t.Errorf("inventory after restart: %v", got)
+	for _, stage := range []string{"reconciled", "updated"} {
+		t.Run(stage, func(t *testing.T) {
+			e := newEnv(t)
+			b := newBlocker(stage)
+			p1 := New(e.st, Options{Hook: b.hook, Owner: "first"})
+			stop1 := run(p1)
+			res := e.submit(t, p1, "", chain("svc", "a", 4))
+			<-b.reached
+			stop1() // the worker's context ends while it holds the request
+			proj := e.project(t, res, "svc")
+			want, wantLibs := store.RequestInProgress, 0
+			if stage == "updated" {
+				want, wantLibs = store.RequestUpdated, 4
+			}
+			if st := e.state(t, res.RequestToken); st != want {
+				t.Fatalf("interrupted request is %s, want %s", st, want)
+			}
+			if got := e.names(t, proj.ID); len(got) != wantLibs {
+				t.Fatalf("interrupted request stored %v", got)
+			}
+			// Restart: a new store handle and processor on the same database.
+			if err := e.st.Close(); err != nil {
+				t.Fatal(err)
+			}
+			st2, err := store.Open(context.Background(), e.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.st = st2
+			t.Cleanup(func() { st2.Close() })
+			p2 := New(st2, Options{Owner: "second"})
+			defer run(p2)()
+			e.waitState(t, res.RequestToken, store.RequestFinished)
+			if got := e.names(t, proj.ID); !slices.Equal(got, []string{"a0", "a1", "a2", "a3"}) {
+				t.Errorf("inventory after restart: %v", got)
+			}
+			var attempts int
+			if err := st2.DB().QueryRow(`SELECT attempts FROM plugin_requests WHERE token = $1`, res.RequestToken).Scan(&attempts); err != nil {
+				t.Fatal(err)
+			}
+			if attempts != 1 {
+				t.Errorf("a request released on shutdown counts %d attempts, want 1", attempts)
+			}
+		})
 	}
 }
 

@@ -94,7 +94,7 @@ func (p *Pipeline) processNext(ctx context.Context) (bool, error) {
 }
 
 func (p *Pipeline) heartbeat(ctx context.Context, c *store.Claim) {
-	t := time.NewTicker(p.opts.Lease / 3)
+	t := time.NewTicker(max(p.opts.Lease/3, time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
