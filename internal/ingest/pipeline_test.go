@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -425,5 +426,74 @@ func TestPayloadClearedAndOldRequestsPruned(t *testing.T) {
 	}
 	if got := e.names(t, res.ProjectNamesToIDs["svc"]); len(got) != 3 {
 		t.Errorf("pruning a request touched the inventory: %v", got)
+	}
+}
+
+// Submitters in parallel with the worker: every update is queued (none
+// refused for a busy database) and processed or skipped; each project ends
+// with the inventory of its last processed update.
+func TestConcurrentSubmitters(t *testing.T) {
+	e := newEnv(t)
+	p := New(e.st, Options{})
+	defer run(p)()
+	const workers, each = 4, 8
+	var mu sync.Mutex
+	prefixOf := map[string]string{} // request token → library name prefix
+	projectOf := map[int]int64{}
+	var wg sync.WaitGroup
+	errc := make(chan error, workers*each)
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				prefix := fmt.Sprintf("w%di%d-", w, i)
+				res, err := p.Submit(context.Background(), e.submission("", chain(fmt.Sprintf("svc%d", w), prefix, 40)))
+				if err != nil {
+					errc <- err
+					return
+				}
+				mu.Lock()
+				prefixOf[res.RequestToken] = prefix
+				projectOf[w] = res.ProjectNamesToIDs[fmt.Sprintf("svc%d", w)]
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatalf("submit: %v", err)
+	}
+	for tok := range prefixOf {
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			st := e.state(t, tok)
+			if st == store.RequestFinished || st == store.RequestSkipped {
+				break
+			}
+			if st == store.RequestFailed || time.Now().After(deadline) {
+				t.Fatalf("request %s is %s", tok, st)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	for w, id := range projectOf {
+		proj, err := e.st.ProjectByID(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := e.state(t, proj.LastRequestToken); st != store.RequestFinished || proj.InProgress {
+			t.Errorf("project %d: last request %s, inProgress %v", w, st, proj.InProgress)
+		}
+		names := e.names(t, id)
+		prefix := prefixOf[proj.LastRequestToken]
+		if len(names) != 40 {
+			t.Errorf("project %d has %d libraries", w, len(names))
+		}
+		for _, n := range names {
+			if !strings.HasPrefix(n, prefix) {
+				t.Errorf("project %d: library %s is not of its last update (%s)", w, n, prefix)
+				break
+			}
+		}
 	}
 }
