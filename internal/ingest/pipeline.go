@@ -3,7 +3,6 @@ package ingest
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -313,8 +312,8 @@ func (p *Pipeline) Submit(ctx context.Context, sub Submission) (Result, error) {
 		for i := range plans {
 			pl.Projects[i] = plans[i].graph
 		}
-		if body, err = json.Marshal(pl); err != nil {
-			return Result{}, fmt.Errorf("submit: encode payload: %w", err)
+		if body, err = encodePayload(&pl); err != nil {
+			return Result{}, fmt.Errorf("submit: %w", err)
 		}
 	}
 	errSoftRun := errors.New("soft run")

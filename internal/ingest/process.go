@@ -3,7 +3,6 @@ package ingest
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -124,9 +123,8 @@ func (p *Pipeline) process(ctx context.Context, c *store.Claim) error {
 		if err != nil {
 			return err
 		}
-		pl = &payload{}
-		if err := json.Unmarshal(raw, pl); err != nil {
-			return fmt.Errorf("decode stored payload: %w", err)
+		if pl, err = decodePayload(raw); err != nil {
+			return fmt.Errorf("stored payload of request %s: %w", c.Token, err)
 		}
 	}
 	if err := p.hook(ctx, "claimed", c); err != nil {
