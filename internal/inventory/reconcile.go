@@ -100,11 +100,37 @@ type fileKey struct {
 //   - A library reported several times is one library; it is a root
 //     (top-level dependency) when any report of it is at the top.
 func Flatten(deps []DependencyInfo, budget *Budget) (Graph, error) {
-	f := &flattener{index: map[string]int32{}, edges: map[[2]int32]struct{}{}, files: map[fileKey]struct{}{}, budget: budget}
+	// Size the result from a count of the entries (capped by the budget,
+	// so a huge tree is refused before anything large is allocated).
+	n := countEntries(deps, budget.Limits.MaxLibraries+1, budget.Limits.MaxDepth+1)
+	f := &flattener{index: make(map[string]int32, n), edges: make(map[[2]int32]struct{}, n), files: map[fileKey]struct{}{}, budget: budget}
+	f.g.Libs = make([]Reported, 0, n)
+	f.g.Edges = make([][2]int32, 0, n)
 	if err := f.walk(deps, -1, 1); err != nil {
 		return Graph{}, err
 	}
 	return f.g, nil
+}
+
+// countEntries counts the entries of a tree, stopping at max entries or
+// below depth levels.
+func countEntries(deps []DependencyInfo, max, depth int) int {
+	n := 0
+	var walk func([]DependencyInfo, int)
+	walk = func(ds []DependencyInfo, d int) {
+		if d > depth {
+			return
+		}
+		for i := range ds {
+			if n >= max {
+				return
+			}
+			n++
+			walk(ds[i].Children, d+1)
+		}
+	}
+	walk(deps, 1)
+	return n
 }
 
 func (f *flattener) walk(deps []DependencyInfo, parent int32, depth int) error {
@@ -226,7 +252,7 @@ func Normalize(d *DependencyInfo) (Reported, bool) {
 	r := Reported{Filename: filename, GroupID: d.GroupID, ArtifactID: artifact, Version: version, Sha1: sha1, Type: typ,
 		Classifier: d.Classifier, Purl: d.Purl, Scope: d.Scope, SystemPath: d.SystemPath}
 	if len(d.Licenses) > 0 {
-		r.Licenses = append([]string(nil), d.Licenses...)
+		r.Licenses = d.Licenses[:len(d.Licenses):len(d.Licenses)] // shared, never appended to
 	}
 	switch {
 	case sha1 != "":
