@@ -481,8 +481,8 @@ func (s *Store) ResolveLibrariesTx(ctx context.Context, tx *sql.Tx, orgID int64,
 		return ids, nil
 	}
 	lookup := func(idx []int) error {
-		for start := 0; start < len(idx); start += maxParams - 1 {
-			end := min(start+maxParams-1, len(idx))
+		for start := 0; start < len(idx); start += maxBatchRows {
+			end := min(start+maxBatchRows, len(idx))
 			args := []any{orgID}
 			for _, i := range idx[start:end] {
 				args = append(args, libs[i].Identity)
@@ -842,7 +842,13 @@ func (s *Store) execBatches(ctx context.Context, tx *sql.Tx, key string, head []
 
 var sqlCache sync.Map // "backend/name/rows" → statement text
 
+// cachedSQL returns the statement for rows rows. Only full batches and
+// small ones are kept: remainders of every size would grow the cache
+// without bound.
 func (s *Store) cachedSQL(key string, rows int, build func(int) string) string {
+	if rows != maxBatchRows && rows > 16 {
+		return s.bind(build(rows))
+	}
 	k := s.dialect.name() + "/" + key + "/" + strconv.Itoa(rows)
 	if q, ok := sqlCache.Load(k); ok {
 		return q.(string)
