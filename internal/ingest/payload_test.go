@@ -36,3 +36,25 @@ func TestPayloadRoundTrip(t *testing.T) {
 		t.Error("a corrupt payload decoded")
 	}
 }
+
+func TestRecentPayloadsBounded(t *testing.T) {
+	var r recentPayloads
+	mk := func(libs int) *payload {
+		return &payload{Projects: []inventory.Graph{{Libs: make([]inventory.Reported, libs)}}}
+	}
+	r.put("huge", mk(maxRecentLibs+1))
+	if r.take("huge") != nil {
+		t.Error("a payload over the bound was kept")
+	}
+	for i := range maxRecentPayloads + 4 {
+		r.put(string(rune('a'+i)), mk(10))
+	}
+	if len(r.order) != maxRecentPayloads || r.take("a") != nil || r.take(string(rune('a'+maxRecentPayloads+3))) == nil {
+		t.Errorf("count bound: %d kept", len(r.order))
+	}
+	r.put("big1", mk(maxRecentLibs/2))
+	r.put("big2", mk(maxRecentLibs/2))
+	if r.libs > maxRecentLibs || r.take("big2") == nil {
+		t.Errorf("library bound: %d held", r.libs)
+	}
+}

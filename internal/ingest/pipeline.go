@@ -57,27 +57,46 @@ type Pipeline struct {
 	recent recentPayloads
 }
 
-// recentPayloads is a small FIFO of decoded payloads by request token.
+// recentPayloads is a small FIFO of decoded payloads by request token,
+// bounded in count and in libraries held.
 type recentPayloads struct {
 	mu    sync.Mutex
 	byTok map[string]*payload
 	order []string
+	libs  int
 }
 
-const maxRecentPayloads = 16
+const (
+	maxRecentPayloads = 16
+	maxRecentLibs     = 100_000
+)
+
+func payloadLibs(pl *payload) int {
+	n := 0
+	for i := range pl.Projects {
+		n += len(pl.Projects[i].Libs) + len(pl.Projects[i].Edges)/2
+	}
+	return n
+}
 
 func (r *recentPayloads) put(token string, pl *payload) {
+	n := payloadLibs(pl)
+	if n > maxRecentLibs {
+		return // decoded again from the database when processed
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.byTok == nil {
 		r.byTok = map[string]*payload{}
 	}
-	if len(r.order) >= maxRecentPayloads {
+	for len(r.order) > 0 && (len(r.order) >= maxRecentPayloads || r.libs+n > maxRecentLibs) {
+		r.libs -= payloadLibs(r.byTok[r.order[0]])
 		delete(r.byTok, r.order[0])
 		r.order = r.order[1:]
 	}
 	r.byTok[token] = pl
 	r.order = append(r.order, token)
+	r.libs += n
 }
 
 // take returns and forgets the payload of a request, if kept.
@@ -88,6 +107,7 @@ func (r *recentPayloads) take(token string) *payload {
 	if pl != nil {
 		delete(r.byTok, token)
 		r.order = slices.DeleteFunc(r.order, func(t string) bool { return t == token })
+		r.libs -= payloadLibs(pl)
 	}
 	return pl
 }
