@@ -226,4 +226,35 @@ CREATE TABLE webhooks (
 	{5, `
 CREATE INDEX library_edges_parent ON library_edges (parent_id);
 `},
+	// 6: edges and source files without foreign keys to libraries. Every
+	// query on them is by project (their primary key's prefix); the
+	// by-library indexes existed only so that deleting a library could find
+	// them, and cost three random index inserts per edge on every upload.
+	// They cannot be left behind: the pipeline keeps edges and files only
+	// between libraries of the project's inventory, and a library is
+	// deleted only when no project has it (project_libraries keeps its
+	// foreign key). They still go with their project (ON DELETE CASCADE).
+	{6, `
+CREATE TABLE library_edges_v6 (
+	project_id BIGINT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+	parent_id BIGINT NOT NULL,
+	child_id BIGINT NOT NULL,
+	PRIMARY KEY (project_id, parent_id, child_id)
+);
+INSERT INTO library_edges_v6 (project_id, parent_id, child_id) SELECT project_id, parent_id, child_id FROM library_edges;
+DROP TABLE library_edges;
+ALTER TABLE library_edges_v6 RENAME TO library_edges;
+
+CREATE TABLE source_files_v6 (
+	project_id BIGINT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+	library_id BIGINT NOT NULL,
+	sha1 TEXT NOT NULL,
+	name TEXT NOT NULL,
+	path TEXT NOT NULL DEFAULT '',
+	PRIMARY KEY (project_id, library_id, sha1, path)
+);
+INSERT INTO source_files_v6 (project_id, library_id, sha1, name, path) SELECT project_id, library_id, sha1, name, path FROM source_files;
+DROP TABLE source_files;
+ALTER TABLE source_files_v6 RENAME TO source_files;
+`},
 }
