@@ -44,6 +44,8 @@ commands:
   admin grant           give an existing user one more role
   admin rotate-key      replace a user's key
   admin set-inhouse     mark libraries matching a pattern as in-house
+  admin set-webhook     send project setup events to a URL, signed
+  admin outbox          list recent notifications and their delivery
   upload                upload a CycloneDX or SPDX JSON SBOM
 `
 
