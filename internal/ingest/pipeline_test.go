@@ -287,12 +287,17 @@ func waitLeaseExpired(t *testing.T, e *env, token string) {
 	}
 }
 
-// A processing error ends the request FAILED with the reason, and
-// nothing of it is stored.
+// A processing error is retried, and after MaxAttempts attempts ends the
+// request FAILED with the reason; nothing of it is stored.
 func TestProcessingErrorFails(t *testing.T) {
 	e := newEnv(t)
-	p := New(e.st, Options{Hook: func(_ context.Context, stage, _ string) error {
+	var mu sync.Mutex
+	attempts := 0
+	p := New(e.st, Options{MaxAttempts: 3, Hook: func(_ context.Context, stage, _ string) error {
 		if stage == "reconciled" {
+			mu.Lock()
+			attempts++
+			mu.Unlock()
 			return errors.New("disk on fire")
 		}
 		return nil
@@ -304,6 +309,11 @@ func TestProcessingErrorFails(t *testing.T) {
 	if !strings.Contains(reason, "disk on fire") {
 		t.Errorf("reason %q", reason)
 	}
+	mu.Lock()
+	if attempts != 3 {
+		t.Errorf("%d attempts, want 3", attempts)
+	}
+	mu.Unlock()
 	if got := e.names(t, res.ProjectNamesToIDs["svc"]); len(got) != 0 {
 		t.Errorf("a failed request stored %v", got)
 	}
@@ -353,6 +363,28 @@ func TestSetupHookOnFirstFinishedUpdate(t *testing.T) {
 	if ev.ProjectName != "svc" || ev.ProductName != "Prod" || ev.OrgName != "Acme" || ev.Libraries != 3 || ev.RequestToken != r1.RequestToken ||
 		ev.RequesterEmail != "dev@acme.test" || ev.ProjectToken == "" || ev.FinishedAt.IsZero() {
 		t.Errorf("setup event %+v", ev)
+	}
+}
+
+// A passing error is retried: the request finishes on its second attempt.
+func TestProcessingErrorRetried(t *testing.T) {
+	e := newEnv(t)
+	var mu sync.Mutex
+	failed := false
+	p := New(e.st, Options{Hook: func(_ context.Context, stage, _ string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if stage == "loaded" && !failed {
+			failed = true
+			return errors.New("database is locked")
+		}
+		return nil
+	}})
+	defer run(p)()
+	res := e.submit(t, p, "", chain("svc", "a", 2))
+	e.waitState(t, res.RequestToken, store.RequestFinished)
+	if got := e.names(t, res.ProjectNamesToIDs["svc"]); len(got) != 2 {
+		t.Errorf("inventory %v", got)
 	}
 }
 

@@ -14,8 +14,9 @@ import (
 // Run processes queued requests until ctx is cancelled, then returns nil. A
 // request being processed when ctx ends is rolled back and released to the
 // queue, so the next processor (after a restart) takes it up at once. A
-// request whose processor died (its lease expired) is claimed again, up to
-// Options.MaxAttempts claims, and then marked FAILED.
+// request whose attempt failed, or whose processor died (its lease
+// expired), is claimed again, up to Options.MaxAttempts claims, and then
+// marked FAILED with the reason.
 func (p *Pipeline) Run(ctx context.Context) error {
 	poll := time.NewTicker(p.opts.Poll)
 	defer poll.Stop()
@@ -83,8 +84,16 @@ func (p *Pipeline) processNext(ctx context.Context) (bool, error) {
 	case errors.Is(err, store.ErrLeaseLost):
 		p.log.WarnContext(ctx, "ingest: request taken over by another processor; nothing committed", "requestToken", c.Token)
 		return true, nil
+	case c.Attempts < p.opts.MaxAttempts:
+		// Nothing was committed; the error may be passing (a busy
+		// database): try again, up to MaxAttempts claims.
+		p.log.WarnContext(ctx, "ingest: request attempt failed; retrying", "requestToken", c.Token, "attempt", c.Attempts, "err", err)
+		if rerr := p.store.RetryRequest(ctx, c); rerr != nil && !errors.Is(rerr, store.ErrLeaseLost) {
+			return true, fmt.Errorf("requeue request %s: %w", c.Token, rerr)
+		}
+		return true, nil
 	default:
-		p.log.ErrorContext(ctx, "ingest: request failed", "requestToken", c.Token, "err", err)
+		p.log.ErrorContext(ctx, "ingest: request failed", "requestToken", c.Token, "attempts", c.Attempts, "err", err)
 		if ferr := p.store.FailRequest(ctx, c, err.Error()); ferr != nil && !errors.Is(ferr, store.ErrLeaseLost) {
 			return true, fmt.Errorf("mark request %s failed: %w", c.Token, ferr)
 		}

@@ -332,6 +332,13 @@ func (s *Store) ReleaseRequest(ctx context.Context, c *Claim) error {
 	return checkFenced(res, err, "release request")
 }
 
+// RetryRequest gives a claimed request whose attempt failed back to the
+// queue, the attempt counted.
+func (s *Store) RetryRequest(ctx context.Context, c *Claim) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE plugin_requests SET lease_owner = '', lease_until = 0`+fenced, c.ID, c.Owner, c.Attempts)
+	return checkFenced(res, err, "retry request")
+}
+
 func checkFenced(res sql.Result, err error, what string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
