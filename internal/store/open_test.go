@@ -3,10 +3,12 @@ package store_test
 import (
 	"context"
 	"errors"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tallyhq/tally/internal/store"
 	"github.com/tallyhq/tally/internal/tallytest"
@@ -153,5 +155,66 @@ func TestRedactAndOpenErrorsHidePasswords(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("the error shows the password: %v", err)
+	}
+}
+
+// A transaction left idle by a server that died or hung must not hold its
+// locks for ever: Tally's PostgreSQL sessions end after a minute idle in a
+// transaction (here, set in the URL, after 300 ms), and another session then
+// gets the row. SQLite has no sessions to abandon: a process that dies
+// releases its file locks with it.
+func TestPostgresIdleTransactionReleasesLocks(t *testing.T) {
+	if tallytest.Backend() != "postgres" {
+		t.Skip("PostgreSQL session settings; SQLite's locks go with the process that holds them")
+	}
+	ctx := context.Background()
+	dsn := tallytest.NewDatabase(t, t.TempDir())
+	s, err := store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var name, timeout string
+	if err := s.DB().QueryRowContext(ctx, `SELECT current_setting('application_name'), current_setting('idle_in_transaction_session_timeout')`).Scan(&name, &timeout); err != nil {
+		t.Fatal(err)
+	}
+	if name != "tally" || timeout != "1min" {
+		t.Errorf("session: application_name %q, idle_in_transaction_session_timeout %q; want tally, 1min", name, timeout)
+	}
+	org := mustOrg(t, s)
+
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("idle_in_transaction_session_timeout", "300")
+	u.RawQuery = q.Encode()
+	hung, err := store.Open(ctx, u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hung.Close()
+	tx, err := hung.DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `UPDATE orgs SET name = 'locked' WHERE id = $1`, org); err != nil {
+		t.Fatal(err)
+	}
+	// The hung server does nothing more. Another one waits for the row; the
+	// deadline only bounds a hung test.
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if _, err := s.DB().ExecContext(wctx, `UPDATE orgs SET name = 'next' WHERE id = $1`, org); err != nil {
+		t.Fatalf("the row stayed locked: %v", err)
+	}
+	if err := tx.Commit(); err == nil {
+		t.Error("the abandoned transaction committed after its session was ended")
+	}
+	var got string
+	if err := s.DB().QueryRowContext(ctx, `SELECT name FROM orgs WHERE id = $1`, org).Scan(&got); err != nil || got != "next" {
+		t.Errorf("org name %q (%v), want next", got, err)
 	}
 }

@@ -10,8 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // isPostgresDSN tells a PostgreSQL URL from a SQLite path.
@@ -22,10 +23,30 @@ func isPostgresDSN(dsn string) bool {
 // openPostgres opens a pool on a PostgreSQL 15+ database through pgx's
 // database/sql driver.
 func openPostgres(ctx context.Context, dsn string) (*sql.DB, error) {
-	db, err := sql.Open("pgx", dsn)
+	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", redactDSN(dsn), err)
 	}
+	// Session settings, unless the URL gives its own: a name that shows in
+	// pg_stat_activity, and a bound on how long a transaction may sit idle.
+	// A server that dies or hangs in the middle of a transaction would
+	// otherwise keep its row locks (on libraries other servers are storing,
+	// say) until TCP notices, which can take hours; PostgreSQL ends such a
+	// session after a minute, as long as a claim's lease, and its locks go.
+	// No Tally transaction waits on anything but the database between
+	// statements.
+	if cfg.RuntimeParams == nil {
+		cfg.RuntimeParams = map[string]string{}
+	}
+	for k, v := range map[string]string{
+		"application_name":                    "tally",
+		"idle_in_transaction_session_timeout": "60000", // milliseconds
+	} {
+		if _, set := cfg.RuntimeParams[k]; !set {
+			cfg.RuntimeParams[k] = v
+		}
+	}
+	db := stdlib.OpenDB(*cfg)
 	// Every server of a deployment has a pool of its own; 16 connections
 	// each keeps three servers far below PostgreSQL's default of 100.
 	db.SetMaxOpenConns(16)
