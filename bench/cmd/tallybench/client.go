@@ -112,11 +112,12 @@ func (c *client) agentForm(product, updateType, diff string) []byte {
 	return []byte(f.Encode())
 }
 
-// upload posts an agent form and returns the request token.
-func (c *client) upload(ctx context.Context, form []byte) (string, error) {
+// upload posts an agent form and returns the request token and the tokens
+// of the projects it names.
+func (c *client) upload(ctx context.Context, form []byte) (string, map[string]string, error) {
 	b, err := c.post(ctx, "/agent", "application/x-www-form-urlencoded", form)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	var env struct {
 		Status       int    `json:"status"`
@@ -125,18 +126,31 @@ func (c *client) upload(ctx context.Context, form []byte) (string, error) {
 		RequestToken string `json:"requestToken"`
 	}
 	if err := json.Unmarshal(b, &env); err != nil {
-		return "", fmt.Errorf("agent envelope: %w: %.200s", err, b)
+		return "", nil, fmt.Errorf("agent envelope: %w: %.200s", err, b)
 	}
 	if env.Status != 1 {
-		return "", fmt.Errorf("agent update refused: status %d %s: %s", env.Status, env.Message, env.Data)
+		return "", nil, fmt.Errorf("agent update refused: status %d %s: %s", env.Status, env.Message, env.Data)
 	}
-	return env.RequestToken, nil
+	var data struct {
+		ProjectNamesToDetails map[string]struct{ ProjectToken string }
+	}
+	if err := json.Unmarshal([]byte(env.Data), &data); err != nil {
+		return "", nil, fmt.Errorf("agent envelope data: %w", err)
+	}
+	tokens := map[string]string{}
+	for name, d := range data.ProjectNamesToDetails {
+		tokens[name] = d.ProjectToken
+	}
+	return env.RequestToken, tokens, nil
 }
 
-// waitFinished polls getRequestState until the request is FINISHED.
+// waitFinished polls getRequestState until the request is FINISHED. The
+// pause between polls grows from 1 to 4 ms, so polling takes little of the
+// server's CPU and adds at most 4 ms to a measured time.
 func (c *client) waitFinished(ctx context.Context, requestToken string) error {
 	body := c.apiBody(map[string]any{"requestType": "getRequestState", "orgToken": c.orgToken, "requestToken": requestToken})
 	deadline := time.Now().Add(10 * time.Minute)
+	pause := time.Millisecond
 	for time.Now().Before(deadline) {
 		b, err := c.post(ctx, "/api/v1.4", "application/json", body)
 		if err != nil {
@@ -152,7 +166,8 @@ func (c *client) waitFinished(ctx context.Context, requestToken string) error {
 		case "FAILED", "SKIPPED", "UNKNOWN":
 			return fmt.Errorf("request %s ended %s", requestToken, st.RequestState)
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(pause)
+		pause = min(pause*2, 4*time.Millisecond)
 	}
 	return fmt.Errorf("request %s did not finish in 10 minutes", requestToken)
 }
