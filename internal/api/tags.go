@@ -103,48 +103,6 @@ func (a *API) getOrganizationProductTags(ctx context.Context, c *call) (any, err
 	return productTags{out}, nil
 }
 
-func (a *API) saveProductTag(ctx context.Context, c *call) (any, error) {
-	p, err := a.productScope(ctx, c)
-	if err != nil {
-		return nil, err
-	}
-	if err := allow(c.principal.CanAdminProduct(p.ID)); err != nil {
-		return nil, err
-	}
-	key, value, err := tagPair(c)
-	if err != nil {
-		return nil, err
-	}
-	if err := a.store.AddTag(ctx, store.ProductTag, p.ID, key, value); err != nil {
-		return nil, err
-	}
-	return struct {
-		ProductTagsInfo savedTag `json:"productTagsInfo"`
-	}{savedTag{p.Name, p.Token, map[string]string{key: value}}}, nil
-}
-
-func (a *API) removeProductTag(ctx context.Context, c *call) (any, error) {
-	p, err := a.productScope(ctx, c)
-	if err != nil {
-		return nil, err
-	}
-	if err := allow(c.principal.CanAdminProduct(p.ID)); err != nil {
-		return nil, err
-	}
-	key, value, err := tagPair(c)
-	if err != nil {
-		return nil, err
-	}
-	removed, err := a.store.RemoveTag(ctx, store.ProductTag, p.ID, key, value)
-	if err != nil {
-		return nil, err
-	}
-	if !removed {
-		return nil, errorf(CodeTagNotFound, "Product %s has no tag %s: %s", p.Name, key, value)
-	}
-	return message{"Successfully removed product tag"}, nil
-}
-
 // Project tags.
 
 func (a *API) getOrganizationProjectTags(ctx context.Context, c *call) (any, error) {
@@ -199,44 +157,94 @@ func (a *API) getProjectTags(ctx context.Context, c *call) (any, error) {
 	return projectTags{[]tagged{{p.Name, p.Token, tags}}}, nil
 }
 
-func (a *API) saveProjectTag(ctx context.Context, c *call) (any, error) {
+// Saving and removing tags work alike on products and projects: a
+// tagTarget is the product or project a call names, once its scope and the
+// caller's right to change it are checked.
+type tagTarget struct {
+	owner       store.TagOwner
+	kind        string // "Product" or "Project", for messages
+	id          int64
+	name, token string
+}
+
+// productTagTarget resolves productToken for a tag change.
+func (a *API) productTagTarget(ctx context.Context, c *call) (tagTarget, error) {
+	p, err := a.productScope(ctx, c)
+	if err != nil {
+		return tagTarget{}, err
+	}
+	return tagTarget{store.ProductTag, "Product", p.ID, p.Name, p.Token}, allow(c.principal.CanAdminProduct(p.ID))
+}
+
+// projectTagTarget resolves projectToken for a tag change.
+func (a *API) projectTagTarget(ctx context.Context, c *call) (tagTarget, error) {
 	p, err := a.projectScope(ctx, c)
 	if err != nil {
-		return nil, err
+		return tagTarget{}, err
 	}
-	if err := allow(c.principal.CanAdminProduct(p.ProductID)); err != nil {
+	return tagTarget{store.ProjectTag, "Project", p.ID, p.Name, p.Token}, allow(c.principal.CanAdminProduct(p.ProductID))
+}
+
+// saveTag appends a tag value; the response shows the saved pair.
+func (a *API) saveTag(ctx context.Context, c *call, resolve func(context.Context, *call) (tagTarget, error)) (savedTag, error) {
+	t, err := resolve(ctx, c)
+	if err != nil {
+		return savedTag{}, err
+	}
+	key, value, err := tagPair(c)
+	if err != nil {
+		return savedTag{}, err
+	}
+	if err := a.store.AddTag(ctx, t.owner, t.id, key, value); err != nil {
+		return savedTag{}, fmt.Errorf("save tag: %w", err)
+	}
+	return savedTag{t.name, t.token, map[string]string{key: value}}, nil
+}
+
+// removeTag deletes one tag value; the key goes with its last value.
+func (a *API) removeTag(ctx context.Context, c *call, resolve func(context.Context, *call) (tagTarget, error)) (any, error) {
+	t, err := resolve(ctx, c)
+	if err != nil {
 		return nil, err
 	}
 	key, value, err := tagPair(c)
 	if err != nil {
 		return nil, err
 	}
-	if err := a.store.AddTag(ctx, store.ProjectTag, p.ID, key, value); err != nil {
+	removed, err := a.store.RemoveTag(ctx, t.owner, t.id, key, value)
+	if err != nil {
+		return nil, fmt.Errorf("remove tag: %w", err)
+	}
+	if !removed {
+		return nil, errorf(CodeTagNotFound, "%s %s has no tag %s: %s", t.kind, t.name, key, value)
+	}
+	return message{"Successfully removed " + strings.ToLower(t.kind) + " tag"}, nil
+}
+
+func (a *API) saveProductTag(ctx context.Context, c *call) (any, error) {
+	saved, err := a.saveTag(ctx, c, a.productTagTarget)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		ProductTagsInfo savedTag `json:"productTagsInfo"`
+	}{saved}, nil
+}
+
+func (a *API) removeProductTag(ctx context.Context, c *call) (any, error) {
+	return a.removeTag(ctx, c, a.productTagTarget)
+}
+
+func (a *API) saveProjectTag(ctx context.Context, c *call) (any, error) {
+	saved, err := a.saveTag(ctx, c, a.projectTagTarget)
+	if err != nil {
 		return nil, err
 	}
 	return struct {
 		ProjectTags savedTag `json:"projectTags"`
-	}{savedTag{p.Name, p.Token, map[string]string{key: value}}}, nil
+	}{saved}, nil
 }
 
 func (a *API) removeProjectTag(ctx context.Context, c *call) (any, error) {
-	p, err := a.projectScope(ctx, c)
-	if err != nil {
-		return nil, err
-	}
-	if err := allow(c.principal.CanAdminProduct(p.ProductID)); err != nil {
-		return nil, err
-	}
-	key, value, err := tagPair(c)
-	if err != nil {
-		return nil, err
-	}
-	removed, err := a.store.RemoveTag(ctx, store.ProjectTag, p.ID, key, value)
-	if err != nil {
-		return nil, fmt.Errorf("remove project tag: %w", err)
-	}
-	if !removed {
-		return nil, errorf(CodeTagNotFound, "Project %s has no tag %s: %s", p.Name, key, value)
-	}
-	return message{"Successfully removed project tag"}, nil
+	return a.removeTag(ctx, c, a.projectTagTarget)
 }
