@@ -30,8 +30,13 @@ type projectGraph struct {
 
 // loadGraph loads a project's inventory and edges; libraries matching
 // inHouse patterns are marked for leaving out (nil leaves nothing out).
-func (a *API) loadGraph(ctx context.Context, p store.Project, inHouse []string) (*projectGraph, error) {
-	libs, err := a.store.ProjectInventory(ctx, p.ID)
+// details adds what only getProjectLibraryDependencies shows.
+func (a *API) loadGraph(ctx context.Context, p store.Project, inHouse []string, details bool) (*projectGraph, error) {
+	load := a.store.ProjectLibraries
+	if details {
+		load = a.store.ProjectInventory
+	}
+	libs, err := load(ctx, p.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +94,7 @@ func (a *API) cachedInventoryRead(ctx context.Context, c *call, requestType stri
 	if body, ok := a.cache.get(key); ok {
 		return rawJSON(body), nil
 	}
-	g, err := a.loadGraph(ctx, p, patterns)
+	g, err := a.loadGraph(ctx, p, patterns, false)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", requestType, err)
 	}
@@ -294,7 +299,7 @@ func (a *API) getProjectLibraryDependencies(ctx context.Context, c *call) (any, 
 	if err != nil {
 		return nil, err
 	}
-	g, err := a.loadGraph(ctx, p, nil)
+	g, err := a.loadGraph(ctx, p, nil, true)
 	if err != nil {
 		return nil, fmt.Errorf("library dependencies: %w", err)
 	}

