@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tallyhq/tally/internal/store"
@@ -527,6 +528,12 @@ func (r *rig) seedSourceFile(projectToken string, libID int64, sha1, name, path 
 	r.exec(`INSERT INTO source_files (project_id, library_id, sha1, name, path) VALUES ($1, $2, $3, $4, $5)`,
 		r.idOf("projects", projectToken), libID, sha1, name, path)
 }
+
+// recentMillis is a time for seeded plugin requests: recent, as the server
+// deletes ended requests older than its retention (30 days) while it runs,
+// which would pull old seeded rows from under a test. Whole seconds, as the
+// API shows them.
+var recentMillis = time.Now().Add(-time.Hour).Truncate(time.Second).UnixMilli()
 
 // seedRequest records a plugin request of a project in a given state.
 func (r *rig) seedRequest(orgToken, productToken, projectToken, requestToken, state string, updatedMillis int64) {

@@ -199,7 +199,7 @@ func newTarget(r *rig, orgToken, adminKey, name string, reqState string) target 
 		{uuid: tg.keyUUID, name: "lib-" + name, artifact: "lib-" + name, version: "1.0", typ: "MAVEN_ARTIFACT", root: true},
 	})
 	tg.requestToken = "request-of-" + tg.productToken[:12]
-	r.seedRequest(orgToken, tg.productToken, tg.projectToken, tg.requestToken, reqState, 1700000000000)
+	r.seedRequest(orgToken, tg.productToken, tg.projectToken, tg.requestToken, reqState, recentMillis)
 	return tg
 }
 

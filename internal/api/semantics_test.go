@@ -1,9 +1,9 @@
 package api_test
 
 import (
-	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tallyhq/tally/internal/api"
@@ -172,8 +172,8 @@ func TestDeleteProductCascade(t *testing.T) {
 	for _, p := range []string{d2, k1} {
 		r.exec(`INSERT INTO project_libraries (project_id, library_id, is_root) VALUES ($1, $2, TRUE)`, r.idOf("projects", p), ids[shared.uuid])
 	}
-	r.seedRequest(org, doomed, d1, "req-doomed", "FINISHED", 1700000000000)
-	r.seedRequest(org, kept, k1, "req-kept", "FINISHED", 1700000000000)
+	r.seedRequest(org, doomed, d1, "req-doomed", "FINISHED", recentMillis)
+	r.seedRequest(org, kept, k1, "req-kept", "FINISHED", recentMillis)
 	member := r.CreateUser("member@a.example", "product-member", doomed)
 	keptBefore := r.mustOK(req("getProductProjectTags", key, "productToken", kept)).raw
 
@@ -260,12 +260,12 @@ func TestGetRequestState(t *testing.T) {
 	qj := r.CreateProject(q, "b")
 	states := []string{"IN_PROGRESS", "UPDATED", "FINISHED", "FAILED", "SKIPPED"}
 	for i, s := range states {
-		r.seedRequest(org, p, pj, "req-"+s, s, 1519840099000+int64(i)*1000)
+		r.seedRequest(org, p, pj, "req-"+s, s, recentMillis+int64(i)*1000)
 	}
-	r.seedRequest(org, q, qj, "req-beta", "FINISHED", 1519840099000)
+	r.seedRequest(org, q, qj, "req-beta", "FINISHED", recentMillis)
 	for i, s := range states {
 		res := r.mustOK(req("getRequestState", key, "orgToken", org, "requestToken", "req-"+s))
-		want := map[string]any{"requestState": s, "timestamp": fmt.Sprintf("2018-02-28T17:48:%dZ", 19+i)}
+		want := map[string]any{"requestState": s, "timestamp": time.UnixMilli(recentMillis + int64(i)*1000).UTC().Format("2006-01-02T15:04:05Z")}
 		if diff := cmp.Diff(want, res.m); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", s, diff)
 		}

@@ -82,7 +82,7 @@ func newSpecFixture(t *testing.T) *specFixture {
 		f.norm.name(l.uuid, "<keyUuid:"+l.name+">")
 	}
 	f.set("requestToken", "support-token-0001")
-	r.seedRequest(org, productA, project1, "support-token-0001", "FINISHED", 1519840099000) // 2018-02-28T17:48:19Z
+	r.seedRequest(org, productA, project1, "support-token-0001", "FINISHED", recentMillis)
 	return f
 }
 
