@@ -71,6 +71,10 @@ func chart(title, xLabel, yLabel string, lines map[string]plotter.XYs, out strin
 	if err := plotutil.AddLinePoints(p, args...); err != nil {
 		return fmt.Errorf("%s: %w", title, err)
 	}
+	// From zero, with room above the lines for the legend.
+	p.Y.Min = 0
+	p.Y.Max *= 1.3
+	p.X.Min = 0
 	p.Legend.Top = true
 	p.Legend.Left = true
 	if err := p.Save(7*vg.Inch, 4*vg.Inch, out); err != nil {
