@@ -40,6 +40,25 @@ func openStore(ctx context.Context, db string) (*store.Store, error) {
 	return st, nil
 }
 
+// openOrg opens the database and finds the organization of orgToken, for
+// the admin commands that act on one organization. The caller closes the
+// store.
+func openOrg(ctx context.Context, db, orgToken, command string) (*store.Store, store.Org, error) {
+	st, err := openStore(ctx, db)
+	if err != nil {
+		return nil, store.Org{}, err
+	}
+	org, err := st.OrgByToken(ctx, orgToken)
+	if err != nil {
+		st.Close()
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, store.Org{}, fmt.Errorf("%s: no organization has that --org-token", command)
+		}
+		return nil, store.Org{}, err
+	}
+	return st, org, nil
+}
+
 func (e *environment) output(asJSON bool, v any, text string) error {
 	if asJSON {
 		return e.printJSON(v)
@@ -235,18 +254,11 @@ func adminSetInhouse(ctx context.Context, args []string, env *environment) error
 	if !inventory.ValidPattern(*pattern) {
 		return errors.New("admin set-inhouse: the pattern must be 1 to 255 characters")
 	}
-	st, err := openStore(ctx, *db)
+	st, org, err := openOrg(ctx, *db, *orgToken, "admin set-inhouse")
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	org, err := st.OrgByToken(ctx, *orgToken)
-	if errors.Is(err, store.ErrNotFound) {
-		return errors.New("admin set-inhouse: no organization has that --org-token")
-	}
-	if err != nil {
-		return err
-	}
 	if err := st.AddInhousePattern(ctx, org.ID, *pattern); err != nil {
 		return err
 	}

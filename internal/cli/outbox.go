@@ -34,18 +34,11 @@ func adminOutbox(ctx context.Context, args []string, env *environment) error {
 	if *limit < 1 {
 		return errors.New("admin outbox: --limit must be at least 1")
 	}
-	st, err := openStore(ctx, *db)
+	st, org, err := openOrg(ctx, *db, *orgToken, "admin outbox")
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	org, err := st.OrgByToken(ctx, *orgToken)
-	if errors.Is(err, store.ErrNotFound) {
-		return errors.New("admin outbox: no organization has that --org-token")
-	}
-	if err != nil {
-		return err
-	}
 	msgs, err := st.OutboxRecent(ctx, org.ID, want, *limit)
 	if err != nil {
 		return err

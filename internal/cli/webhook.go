@@ -35,18 +35,11 @@ func adminSetWebhook(ctx context.Context, args []string, env *environment) error
 			return fmt.Errorf("admin set-webhook: %w", err)
 		}
 	}
-	st, err := openStore(ctx, *db)
+	st, org, err := openOrg(ctx, *db, *orgToken, "admin set-webhook")
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	org, err := st.OrgByToken(ctx, *orgToken)
-	if errors.Is(err, store.ErrNotFound) {
-		return errors.New("admin set-webhook: no organization has that --org-token")
-	}
-	if err != nil {
-		return err
-	}
 	if *remove {
 		existed, err := st.DeleteWebhook(ctx, org.ID)
 		if err != nil {

@@ -300,23 +300,7 @@ func (s *Store) ProductAdminEmailsTx(ctx context.Context, tx *sql.Tx, productID 
 }
 
 func txStrings(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("query: %w", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
-			return nil, fmt.Errorf("scan: %w", err)
-		}
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("rows: %w", err)
-	}
-	return out, nil
+	return scanStrings(tx.QueryContext(ctx, query, args...))
 }
 
 // SetupNames are the display names of a project's organization and product.

@@ -140,6 +140,11 @@ func (s *Store) ProductAdminEmails(ctx context.Context, productID int64) ([]stri
 
 func (s *Store) strings(ctx context.Context, query string, args ...any) ([]string, error) {
 	rows, err := s.query(ctx, query, args...)
+	return scanStrings(rows, err)
+}
+
+// scanStrings reads a one-column result of strings.
+func scanStrings(rows *sql.Rows, err error) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("query: %w", err)
 	}
