@@ -47,18 +47,6 @@ func (s *Store) ProductByRefTx(ctx context.Context, tx *sql.Tx, orgID int64, ref
 	return p, nil
 }
 
-// ProductByIDTx finds a product by id inside a transaction.
-func (s *Store) ProductByIDTx(ctx context.Context, tx *sql.Tx, id int64) (Product, error) {
-	p, err := scanProduct(tx.QueryRowContext(ctx, `SELECT `+productColumns+` FROM products WHERE id = $1`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Product{}, ErrNotFound
-	}
-	if err != nil {
-		return Product{}, fmt.Errorf("find product %d: %w", id, err)
-	}
-	return p, nil
-}
-
 // CreateProductTx creates a product inside a transaction.
 func (s *Store) CreateProductTx(ctx context.Context, tx *sql.Tx, orgID int64, name string) (Product, error) {
 	return createProduct(ctx, tx, s, orgID, name)

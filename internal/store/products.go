@@ -60,11 +60,6 @@ func (s *Store) ProductByToken(ctx context.Context, token string) (Product, erro
 	return s.oneProduct(ctx, `SELECT `+productColumns+` FROM products WHERE token = $1`, token)
 }
 
-// ProductByID finds a product by its id.
-func (s *Store) ProductByID(ctx context.Context, id int64) (Product, error) {
-	return s.oneProduct(ctx, `SELECT `+productColumns+` FROM products WHERE id = $1`, id)
-}
-
 // ProductByName finds a product of an organization by its name.
 func (s *Store) ProductByName(ctx context.Context, orgID int64, name string) (Product, error) {
 	return s.oneProduct(ctx, `SELECT `+productColumns+` FROM products WHERE org_id = $1 AND name = $2`, orgID, name)

@@ -89,11 +89,6 @@ func (s *Store) ProjectByID(ctx context.Context, id int64) (Project, error) {
 	return s.oneProject(ctx, `SELECT `+projectColumns+projectFrom+`WHERE p.id = $1`, id)
 }
 
-// ProjectByName finds a project of a product by its name.
-func (s *Store) ProjectByName(ctx context.Context, productID int64, name string) (Project, error) {
-	return s.oneProject(ctx, `SELECT `+projectColumns+projectFrom+`WHERE p.product_id = $1 AND p.name = $2`, productID, name)
-}
-
 func (s *Store) oneProject(ctx context.Context, query string, args ...any) (Project, error) {
 	p, err := scanProject(s.queryRow(ctx, query, args...))
 	if errors.Is(err, sql.ErrNoRows) {
