@@ -60,3 +60,45 @@ func TestProjectShape(t *testing.T) {
 		}
 	}
 }
+
+func TestCycloneDX(t *testing.T) {
+	pool := NewPool(NPM, 3000, 1)
+	p := pool.NewProject("app", 1115, 2)
+	b, err := CycloneDX(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		BOMFormat  string
+		Components []struct {
+			BOMRef string `json:"bom-ref"`
+			Purl   string
+		}
+		Dependencies []struct {
+			Ref       string
+			DependsOn []string
+		}
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.BOMFormat != "CycloneDX" || len(doc.Components) != 1115 || len(doc.Dependencies) != 1116 {
+		t.Fatalf("format %q, %d components, %d dependency entries", doc.BOMFormat, len(doc.Components), len(doc.Dependencies))
+	}
+	refs := map[string]bool{"root": true}
+	for _, c := range doc.Components {
+		refs[c.BOMRef] = true
+	}
+	edges := 0
+	for _, d := range doc.Dependencies {
+		for _, r := range d.DependsOn {
+			if !refs[r] {
+				t.Fatalf("%s depends on unknown %s", d.Ref, r)
+			}
+			edges++
+		}
+	}
+	if want := p.Edges() + len(p.Roots); edges != want {
+		t.Fatalf("%d edges, want %d", edges, want)
+	}
+}

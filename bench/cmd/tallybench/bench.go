@@ -134,6 +134,11 @@ func (b *bench) run(ctx context.Context) ([]Result, error) {
 			return nil, err
 		}
 	}
+	if b.cfg.sbomSynth > 0 {
+		if err := b.synthSBOMFigure(ctx, npm, b.cfg.sbomSynth); err != nil {
+			return nil, err
+		}
+	}
 
 	productToken, err := b.productToken(ctx, "bench")
 	if err != nil {
@@ -468,8 +473,22 @@ func (b *bench) sbomFigure(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("--sbom: %w", err)
 	}
-	b.logf("sbom: %s (%d bytes)", b.cfg.sbom, len(doc))
-	q := url.Values{"product": {"bench-sbom"}, "project": {"sbom-" + filepath.Base(b.cfg.sbom)}}
+	return b.sbomUpload(ctx, filepath.Base(b.cfg.sbom), doc)
+}
+
+// synthSBOMFigure ingests a generated npm-like CycloneDX SBOM of n
+// components through POST /sbom.
+func (b *bench) synthSBOMFigure(ctx context.Context, pool *synth.Pool, n int) error {
+	doc, err := synth.CycloneDX(pool.NewProject("synth-sbom", n, b.cfg.seed+300))
+	if err != nil {
+		return err
+	}
+	return b.sbomUpload(ctx, fmt.Sprintf("synthetic-npm-%d.cdx.json", n), doc)
+}
+
+func (b *bench) sbomUpload(ctx context.Context, name string, doc []byte) error {
+	b.logf("sbom: %s (%d bytes)", name, len(doc))
+	q := url.Values{"product": {"bench-sbom"}, "project": {"sbom-" + name}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.c.base+"/sbom?"+q.Encode(), bytes.NewReader(doc))
 	if err != nil {
 		return fmt.Errorf("sbom request: %w", err)
@@ -504,7 +523,7 @@ func (b *bench) sbomFigure(ctx context.Context) error {
 		return err
 	}
 	d := time.Since(start)
-	name := fmt.Sprintf("SBOM %s (%s, %d components) to FINISHED", filepath.Base(b.cfg.sbom), res.SBOM.Format, res.SBOM.Components)
+	name = fmt.Sprintf("SBOM %s (%s, %d components) to FINISHED", name, res.SBOM.Format, res.SBOM.Components)
 	b.add(figure(name, ms(d), "ms", 0))
 	b.add(figure(name+" rate", float64(res.SBOM.Components)/d.Seconds(), "components/s", 0))
 	return nil

@@ -42,6 +42,7 @@ type config struct {
 	scaleParallel int
 	keepDir       bool
 	sweep         string
+	sbomSynth     int
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -55,6 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&c.out, "out", "bench-results.json", "JSON results file")
 	fs.StringVar(&c.bin, "tally-bin", "", "tally binary to run (default: go build ./cmd/tally)")
 	fs.StringVar(&c.sbom, "sbom", "", "a CycloneDX or SPDX JSON SBOM to ingest through the upload path")
+	fs.IntVar(&c.sbomSynth, "sbom-synth", 1115, "components of a generated npm-like CycloneDX SBOM ingested through the upload path (0: none)")
 	fs.BoolVar(&c.scale, "scale", false, "also load many projects and measure again")
 	fs.IntVar(&c.scaleProjects, "scale-projects", 10000, "projects loaded with --scale")
 	fs.IntVar(&c.scaleLibs, "scale-libs", 300, "libraries per project loaded with --scale")
