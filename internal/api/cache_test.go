@@ -1,7 +1,9 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -88,5 +90,39 @@ func TestInventoryReadsFollowUpdates(t *testing.T) {
 		if got := names(rt, true); len(got) != 1 {
 			t.Fatalf("%s with in-house data: %v, want [two]", rt, got)
 		}
+	}
+}
+
+// A project's updated_at is the version its cached inventory reads are keyed
+// by, so it must never repeat, even when the server storing an update has a
+// clock behind the one that stored the previous update: a stored update
+// always moves it forward.
+func TestInventoryVersionOnlyGrows(t *testing.T) {
+	r := newRig(t)
+	diff := func(sha string) string {
+		return `[{"coordinates":{"artifactId":"svc"},"dependencies":[{"groupId":"g","artifactId":"a` + sha[:1] +
+			`","version":"1","sha1":"` + sha + `"}]}]`
+	}
+	agentUpdate(t, r.Server, "OVERRIDE", diff("1111111111111111111111111111111111111111"))
+	// As if another server, its clock an hour ahead, had stored the last
+	// update.
+	ahead := time.Now().Add(time.Hour).UnixMilli()
+	r.exec(`UPDATE projects SET updated_at = $1 WHERE name = 'svc'`, ahead)
+	var token string
+	if err := r.db().QueryRowContext(context.Background(), `SELECT token FROM projects WHERE name = 'svc'`).Scan(&token); err != nil {
+		t.Fatal(err)
+	}
+	before := r.mustOK(req("getProjectHierarchy", r.Admin.UserKey, "projectToken", token)).m
+	agentUpdate(t, r.Server, "OVERRIDE", diff("2222222222222222222222222222222222222222"))
+	var updated int64
+	if err := r.db().QueryRowContext(context.Background(), `SELECT updated_at FROM projects WHERE name = 'svc'`).Scan(&updated); err != nil {
+		t.Fatal(err)
+	}
+	if updated <= ahead {
+		t.Fatalf("updated_at went from %d to %d: a version came back or stood still", ahead, updated)
+	}
+	after := r.mustOK(req("getProjectHierarchy", r.Admin.UserKey, "projectToken", token)).m
+	if fmt.Sprint(before) == fmt.Sprint(after) {
+		t.Fatalf("hierarchy unchanged after the update: %v", after)
 	}
 }

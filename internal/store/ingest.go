@@ -701,7 +701,12 @@ type Vitals struct {
 // request: its last process (UPDATE or REMOVE) and its vitals.
 func (s *Store) MarkProjectUpdatedTx(ctx context.Context, tx *sql.Tx, projectID int64, process string, v Vitals) error {
 	now := nowMillis()
-	_, err := tx.ExecContext(ctx, `UPDATE projects SET last_process = $1, state_at = $2, updated_at = $2, plugin_name = $3, uploaded_by = $4,
+	// updated_at only grows, by at least 1 ms per stored update, whatever
+	// the clocks of the servers that store them: it is the version the API's
+	// response cache keys a project's inventory by, so a value must never
+	// come back.
+	_, err := tx.ExecContext(ctx, `UPDATE projects SET last_process = $1, state_at = $2,
+		updated_at = CASE WHEN $2 > updated_at THEN $2 ELSE updated_at + 1 END, plugin_name = $3, uploaded_by = $4,
 		last_request_token = $5, last_scan_comment = $6 WHERE id = $7`, process, now, v.PluginName, v.UploadedBy, v.RequestToken, v.ScanComment, projectID)
 	if err != nil {
 		return fmt.Errorf("mark project updated: %w", err)
