@@ -160,6 +160,12 @@ func TestBadInputRefusedStoreUnchanged(t *testing.T) {
 		"overlong dependency id": {base(func(f url.Values) {
 			f.Set("diff", `[{"coordinates":{"artifactId":"a"},"dependencies":[{"artifactId":"`+strings.Repeat("y", 5000)+`"}]}]`)
 		}), "Invalid diff", "longer than"},
+		"NUL in a dependency field": {base(func(f url.Values) {
+			f.Set("diff", `[{"coordinates":{"artifactId":"a"},"dependencies":[{"artifactId":"x\u0000y","version":"1"}]}]`)
+		}), "Invalid diff", "NUL"},
+		"NUL in a license": {base(func(f url.Values) {
+			f.Set("diff", `[{"coordinates":{"artifactId":"a"},"dependencies":[{"artifactId":"x","licenses":["MIT\u0000"]}]}]`)
+		}), "Invalid diff", "NUL"},
 	}
 	before := snapshot(t, st)
 	for name, c := range cases {

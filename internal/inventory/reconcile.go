@@ -146,7 +146,7 @@ func (f *flattener) walk(deps []DependencyInfo, parent int32, depth int) error {
 		if f.budget.used > f.budget.Limits.MaxLibraries {
 			return &DiffError{fmt.Sprintf("more than %d dependency entries", f.budget.Limits.MaxLibraries)}
 		}
-		if err := checkLengths(d); err != nil {
+		if err := checkFields(d); err != nil {
 			return err
 		}
 		if parent >= 0 && IsSourceFile(d) {
@@ -188,17 +188,30 @@ func (f *flattener) walk(deps []DependencyInfo, parent int32, depth int) error {
 	return nil
 }
 
-func checkLengths(d *DependencyInfo) error {
+// checkFields refuses an entry with a field over MaxFieldLen or with a NUL
+// character, which PostgreSQL cannot store in text (both backends refuse it
+// alike, when the request arrives, rather than one failing it later).
+func checkFields(d *DependencyInfo) error {
 	for _, s := range []string{d.GroupID, d.ArtifactID, d.Version, d.VersionID, d.Type, d.Classifier, d.Scope, d.Sha1,
 		d.SystemPath, d.Filename, d.DependencyType, d.Purl, d.Name} {
-		if len(s) > MaxFieldLen {
-			return &DiffError{fmt.Sprintf("a dependency field is longer than %d bytes", MaxFieldLen)}
+		if err := checkField(s, "a dependency field"); err != nil {
+			return err
 		}
 	}
 	for _, l := range d.Licenses {
-		if len(l) > MaxFieldLen {
-			return &DiffError{fmt.Sprintf("a license name is longer than %d bytes", MaxFieldLen)}
+		if err := checkField(l, "a license name"); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+func checkField(s, what string) error {
+	if len(s) > MaxFieldLen {
+		return &DiffError{fmt.Sprintf("%s is longer than %d bytes", what, MaxFieldLen)}
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return &DiffError{what + " contains a NUL character"}
 	}
 	return nil
 }
