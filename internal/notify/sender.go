@@ -141,7 +141,13 @@ func (s *Sender) drain(ctx context.Context) {
 	for _, ch := range s.channels() {
 		for ctx.Err() == nil {
 			owner := fmt.Sprintf("%s-%d", s.instance, s.seq.Add(1))
-			m, ok, err := s.store.ClaimOutbox(ctx, ch, owner, time.Now(), s.cfg.Lease)
+			// The claim is not cancelled by a stop: cancelled after the
+			// database committed it, it would leave a lease that nothing
+			// releases until it expires. A stop is seen at the loop's check
+			// and by deliver, which gives a claimed message back.
+			claimCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			m, ok, err := s.store.ClaimOutbox(claimCtx, ch, owner, time.Now(), s.cfg.Lease)
+			cancel()
 			if err != nil {
 				if ctx.Err() == nil {
 					s.log.Error("notification outbox: claim failed", "channel", ch, "err", err)
