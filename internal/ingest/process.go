@@ -47,7 +47,15 @@ func (p *Pipeline) Run(ctx context.Context) error {
 
 // processNext claims and processes one request; false when none waits.
 func (p *Pipeline) processNext(ctx context.Context) (bool, error) {
-	c, err := p.store.ClaimRequest(ctx, p.opts.Owner, p.opts.Lease, p.opts.MaxAttempts)
+	if ctx.Err() != nil {
+		return false, nil
+	}
+	// The claim is not cancelled by a stop: cancelled after the database
+	// committed it, it would leave a lease nothing releases until it
+	// expires. A stop after the claim ends process, which releases it.
+	claimCtx, cancelClaim := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	c, err := p.store.ClaimRequest(claimCtx, p.opts.Owner, p.opts.Lease, p.opts.MaxAttempts)
+	cancelClaim()
 	if err != nil {
 		if ctx.Err() != nil {
 			return false, nil
