@@ -35,7 +35,11 @@ func TestSMTPDownThenBackDeliversAfter(t *testing.T) {
 	id := w.emailFor(p.ID).ID
 
 	// Failed attempts are recorded with their error; the mail stays pending.
-	failed := w.waitOutbox(id, "failed twice", func(m store.OutboxMessage) bool { return m.Attempts >= 2 && m.LastError != "" })
+	// Two failures recorded: the second attempt has ended (its lease is
+	// released), not merely begun with the first failure's error still set.
+	failed := w.waitOutbox(id, "failed twice", func(m store.OutboxMessage) bool {
+		return m.Attempts >= 2 && m.LastError != "" && m.LeaseOwner == ""
+	})
 	if failed.State != store.OutboxPending || !strings.Contains(failed.LastError, srv.Addr()) {
 		t.Fatalf("after failures: state %s, last error %q", failed.State, failed.LastError)
 	}
