@@ -12,8 +12,9 @@ import (
 	"github.com/tallyhq/tally/internal/tallytest"
 )
 
-// agentUpdate posts an UPDATE through /agent and waits for FINISHED.
-func agentUpdate(t *testing.T, s *tallytest.Server, updateType, diff string) {
+// agentUpdate posts an UPDATE into product "cache" through /agent and
+// waits for FINISHED.
+func agentUpdate(t testing.TB, s *tallytest.Server, updateType, diff string) {
 	t.Helper()
 	form := url.Values{"type": {"UPDATE"}, "token": {s.Admin.OrgToken}, "userKey": {s.Admin.UserKey},
 		"product": {"cache"}, "updateType": {updateType}, "diff": {diff}}

@@ -3,9 +3,7 @@ package api_test
 import (
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"testing"
-	"time"
 
 	"github.com/tallyhq/tally/bench/synth"
 	"github.com/tallyhq/tally/internal/inventory"
@@ -25,25 +23,7 @@ func BenchmarkReads(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		form := url.Values{"type": {"UPDATE"}, "token": {s.Admin.OrgToken}, "userKey": {s.Admin.UserKey},
-			"product": {"bench"}, "diff": {string(diff)}}
-		_, body := s.Post("/agent", "application/x-www-form-urlencoded", []byte(form.Encode()))
-		var env struct{ RequestToken string }
-		if err := json.Unmarshal(body, &env); err != nil || env.RequestToken == "" {
-			b.Fatalf("agent upload: %v: %s", err, body)
-		}
-		deadline := time.Now().Add(2 * time.Minute)
-		for {
-			st := s.MustCall(map[string]any{"requestType": "getRequestState", "userKey": s.Admin.UserKey,
-				"orgToken": s.Admin.OrgToken, "requestToken": env.RequestToken})
-			if st["requestState"] == "FINISHED" {
-				break
-			}
-			if time.Now().After(deadline) {
-				b.Fatalf("upload did not finish: %v", st)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		agentUpdate(b, s, "OVERRIDE", string(diff))
 		projects := s.MustCall(map[string]any{"requestType": "getAllProjects", "userKey": s.Admin.UserKey,
 			"productToken": s.MustCall(map[string]any{"requestType": "getAllProducts", "userKey": s.Admin.UserKey,
 				"orgToken": s.Admin.OrgToken})["products"].([]any)[0].(map[string]any)["productToken"]})

@@ -192,30 +192,18 @@ func (s *Store) settleOutbox(ctx context.Context, id int64, owner, set string, a
 
 // OutboxOf lists an organization's outbox, oldest first.
 func (s *Store) OutboxOf(ctx context.Context, orgID int64) ([]OutboxMessage, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+outboxColumns+` FROM outbox WHERE org_id = $1 ORDER BY id`, orgID)
-	if err != nil {
-		return nil, fmt.Errorf("list outbox: %w", err)
-	}
-	defer rows.Close()
-	var out []OutboxMessage
-	for rows.Next() {
-		m, err := scanOutbox(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list outbox: %w", err)
-		}
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list outbox: %w", err)
-	}
-	return out, nil
+	return listOutbox(s.db.QueryContext(ctx, `SELECT `+outboxColumns+` FROM outbox WHERE org_id = $1 ORDER BY id`, orgID))
 }
 
 // OutboxRecent lists an organization's latest outbox messages, newest
 // first, at most limit of them; state "" is any state.
 func (s *Store) OutboxRecent(ctx context.Context, orgID int64, state string, limit int) ([]OutboxMessage, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+outboxColumns+` FROM outbox WHERE org_id = $1 AND ($2 = '' OR state = $2)
-		ORDER BY id DESC LIMIT $3`, orgID, state, limit)
+	return listOutbox(s.db.QueryContext(ctx, `SELECT `+outboxColumns+` FROM outbox WHERE org_id = $1 AND ($2 = '' OR state = $2)
+		ORDER BY id DESC LIMIT $3`, orgID, state, limit))
+}
+
+// listOutbox reads the messages a query selected with outboxColumns.
+func listOutbox(rows *sql.Rows, err error) ([]OutboxMessage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list outbox: %w", err)
 	}
